@@ -1,0 +1,196 @@
+"""The embedded cluster that ``init()`` starts: a scheduler in this process, workers in others.
+
+Why not ``distributed.LocalCluster``: it starts workers with multiprocessing's spawn, which
+re-imports the user's script in every worker. Ray scripts call ``ray.init()`` at top level with
+no ``if __name__ == "__main__"`` guard, so each worker would run the whole script again. Here
+each worker is a fresh ``python -m raycompat._dask.worker_main`` process that never imports the
+script. A supervisor thread restarts a worker process that dies (a crash, or ``cancel(force=True)``),
+so the cluster keeps its CPU slots, as a Ray node keeps its worker pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from distributed import Scheduler
+from distributed.utils import LoopRunner
+
+logger = logging.getLogger("raycompat")
+
+LOCALHOST = "127.0.0.1"
+QUICK_DEATH_SECONDS = 5.0
+
+
+def worker_command(
+    scheduler_address: str,
+    *,
+    name: str,
+    nthreads: int,
+    resources: dict[str, float],
+    memory_limit: int | str = 0,
+    actor: bool = False,
+) -> list[str]:
+    """Return the command line that starts one raycompat worker process."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "raycompat._dask.worker_main",
+        scheduler_address,
+        "--name",
+        name,
+        "--nthreads",
+        str(nthreads),
+        "--resources",
+        json.dumps(resources),
+        "--memory-limit",
+        str(memory_limit),
+        "--parent-pid",
+        str(os.getpid()),
+    ]
+    if actor:
+        cmd.append("--actor")
+    return cmd
+
+
+def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
+    """Return the environment for a worker process: ours, the user's env_vars, quiet Dask logs."""
+    env = dict(os.environ)
+    env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(env_vars or {})
+    return env
+
+
+class EmbeddedCluster:
+    """A scheduler on a background event loop plus ``num_workers`` supervised worker processes."""
+
+    def __init__(
+        self,
+        *,
+        num_workers: int,
+        resources: dict[str, float],
+        first_worker_resources: dict[str, float] | None = None,
+        env_vars: dict[str, str] | None = None,
+        dashboard_port: int | None = None,
+        include_dashboard: bool = True,
+        quiet_workers: bool = False,
+    ) -> None:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # as LocalCluster's silence_logs
+        self._loop_runner = LoopRunner(asynchronous=False)
+        self._loop_runner.start()
+        self.loop = self._loop_runner.loop
+        dashboard_address = f"{LOCALHOST}:{dashboard_port if dashboard_port is not None else 0}"
+        self.scheduler: Scheduler = self._loop_runner.run_sync(
+            self._start_scheduler, dashboard_address if include_dashboard else None
+        )
+        self.scheduler_address: str = self.scheduler.address
+        self._include_dashboard = include_dashboard
+        self._env = worker_env(env_vars)
+        self._quiet = quiet_workers
+        self._resources = resources
+        self._first_resources = first_worker_resources or resources
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._started: dict[str, float] = {}
+        self._quick_deaths: dict[str, int] = {}
+        self.restarts = 0
+        for i in range(num_workers):
+            self._launch(f"worker-{i}")
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="raycompat-supervisor", daemon=True
+        )
+        self._supervisor.start()
+
+    @staticmethod
+    async def _start_scheduler(dashboard_address: str | None) -> Scheduler:
+        scheduler = Scheduler(
+            host=LOCALHOST,
+            port=0,
+            dashboard=dashboard_address is not None,
+            dashboard_address=dashboard_address or ":0",
+            validate=False,
+        )
+        await scheduler
+        return scheduler
+
+    @property
+    def dashboard_url(self) -> str | None:
+        if not self._include_dashboard:
+            return None
+        return f"http://{LOCALHOST}:{self.scheduler.http_server.port}/status"
+
+    def _launch(self, name: str) -> None:
+        resources = self._first_resources if name == "worker-0" else self._resources
+        cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
+        out = subprocess.DEVNULL if self._quiet else None
+        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        with self._lock:
+            self._procs[name] = proc
+            self._started[name] = time.monotonic()
+
+    def _supervise(self) -> None:
+        """Restart worker processes that exit while the cluster is open.
+
+        A worker that dies within seconds of starting, three times in a row, is broken (a bad
+        environment, say) rather than unlucky: it is left dead and the error says so once.
+        """
+        while not self._closing.wait(0.2):
+            with self._lock:
+                dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
+            for name in dead:
+                if self._closing.is_set():
+                    return
+                quick = time.monotonic() - self._started[name] < QUICK_DEATH_SECONDS
+                self._quick_deaths[name] = self._quick_deaths.get(name, 0) + 1 if quick else 0
+                if self._quick_deaths[name] >= 3:
+                    logger.error(
+                        "raycompat worker %s keeps exiting right after it starts; not restarting "
+                        "it. Run `python -m raycompat._dask.worker_main %s` to see why.",
+                        name,
+                        self.scheduler_address,
+                    )
+                    with self._lock:
+                        del self._procs[name]
+                    continue
+                logger.warning("raycompat worker %s exited; starting a new one.", name)
+                self.restarts += 1
+                self._launch(name)
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [proc.pid for proc in self._procs.values()]
+
+    def close(self) -> None:
+        """Stop the scheduler, which tells the workers to exit; then make sure they did."""
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._supervisor.join(timeout=2)
+        with self._lock:
+            procs = list(self._procs.values())
+        try:
+            self._loop_runner.run_sync(self.scheduler.close, timeout=5)
+        except Exception:  # closing is best effort; the processes are stopped below anyway
+            logger.debug("scheduler close failed", exc_info=True)
+        for proc in procs:
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._loop_runner.stop()
+
+    def __repr__(self) -> str:
+        return f"<EmbeddedCluster {self.scheduler_address} workers={len(self._procs)}>"
+
+
+def spawn_process(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.Popen[bytes]:
+    """Start a helper process (an actor host) that dies with us."""
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)

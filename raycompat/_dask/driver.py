@@ -1,0 +1,550 @@
+"""The Dask side of the driver: connecting, submitting, storing, fetching and waiting.
+
+Concept modules call the verbs here and never touch ``distributed`` themselves. Each verb takes
+the ``Backend`` of the current session (a Dask client, plus the embedded cluster if we started one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import cloudpickle
+import dask
+import distributed
+from dask.sizeof import sizeof
+from distributed import Client, Future
+
+from .. import exceptions
+from .._object_ref import ObjectRef
+from . import runtime
+from .cluster import EmbeddedCluster
+
+# Values put by the driver up to this size stay in the driver and travel inside the tasks that
+# use them, as Ray inlines small objects: no scheduler round trip at put() time.
+INLINE_LIMIT = 100 * 1024
+
+# Settings for the clusters we start and the clients we open, each measured (docs/performance.md).
+DASK_SETTINGS = {
+    "distributed.scheduler.work-stealing": False,  # stealing moves queued actor-free tasks; off is faster
+    "distributed.worker.daemon": False,
+}
+
+
+class Backend:
+    """A connection to a Dask cluster, and the cluster itself when we started it."""
+
+    def __init__(
+        self,
+        client: Client,
+        cluster: EmbeddedCluster | None,
+        *,
+        log_to_driver: bool,
+        in_worker: bool = False,
+    ) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.in_worker = in_worker
+        self._job_id = client.id
+        self.log_to_driver = log_to_driver
+        self.cpu_cap: float | None = 1.0 if cluster is not None else None
+        self._output_lock = threading.Lock()
+        if log_to_driver and not in_worker:
+            client.subscribe_topic(runtime.OUTPUT_TOPIC, self._print_output)
+
+    @property
+    def job_id(self) -> str:
+        """The driver's job: in a worker, that of the task running in this thread."""
+        if self.in_worker and runtime.context.job_id:
+            return runtime.context.job_id
+        return self._job_id
+
+    @property
+    def address(self) -> str:
+        return str(self.client.scheduler.address)
+
+    @property
+    def dashboard_url(self) -> str | None:
+        if self.cluster is not None:
+            return self.cluster.dashboard_url
+        link = self.client.dashboard_link
+        return str(link) if link else None
+
+    def _print_output(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        if msg.get("job") != self.job_id:
+            return
+        import sys
+
+        stream = sys.stderr if msg["stream"] == "stderr" else sys.stdout
+        with self._output_lock:
+            for line in msg["lines"]:
+                stream.write(f"{msg['prefix']} {line}\n")
+            stream.flush()
+
+    def close(self) -> None:
+        """Disconnect; stop the cluster only if we started it."""
+        if self.in_worker:
+            return
+        try:
+            self.client.close(timeout=5)
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+# -- connecting --------------------------------------------------------------------------------
+
+
+def start_embedded(
+    *,
+    num_cpus: int,
+    num_gpus: float,
+    resources: dict[str, float],
+    env_vars: dict[str, str],
+    dashboard_port: int | None,
+    include_dashboard: bool,
+    log_to_driver: bool,
+) -> Backend:
+    """Start a scheduler here and ``num_cpus`` one-thread worker processes, then connect."""
+    dask.config.set(DASK_SETTINGS)
+    first_worker = {"CPU": 1.0, **({"GPU": float(num_gpus)} if num_gpus else {}), **resources}
+    cluster = EmbeddedCluster(
+        num_workers=max(1, num_cpus),
+        resources={"CPU": 1.0},
+        first_worker_resources=first_worker,
+        env_vars=env_vars,
+        dashboard_port=dashboard_port,
+        include_dashboard=include_dashboard,
+        quiet_workers=not log_to_driver,
+    )
+    try:
+        client = Client(cluster.scheduler_address, set_as_default=False)
+        client.wait_for_workers(max(1, num_cpus), timeout=60)
+    except BaseException:
+        cluster.close()
+        raise
+    return Backend(client, cluster, log_to_driver=log_to_driver)
+
+
+def connect(address: str, *, log_to_driver: bool, security: Any = None, timeout: float = 10) -> Backend:
+    """Join a running Dask scheduler at ``address``."""
+    dask.config.set(DASK_SETTINGS)
+    if "://" not in address:
+        address = f"tcp://{address}"
+    try:
+        client = Client(address, set_as_default=False, timeout=timeout, security=security)
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(
+            f"Could not connect to a cluster at {address!r}: {exc}. Start one with "
+            "`raycompat start --head` (or `dask scheduler` and `dask worker ADDRESS`), or call "
+            "ray.init() without an address to start an embedded cluster."
+        ) from None
+    return Backend(client, None, log_to_driver=log_to_driver)
+
+
+def worker_backend_or_none() -> Backend | None:
+    """Inside a worker process: a backend on the worker's own client. Elsewhere: None."""
+    worker = runtime._worker
+    if worker is None:
+        return None
+    backend: Backend | None = getattr(worker, "_raycompat_backend", None)
+    if backend is None:
+        if _on_event_loop(worker):
+            return None  # a client cannot be made from the loop it runs on
+        backend = Backend(distributed.get_client(), None, log_to_driver=False, in_worker=True)
+        worker._raycompat_backend = backend
+    return backend
+
+
+def _on_event_loop(worker: Any) -> bool:
+    try:
+        return bool(worker.loop.asyncio_loop is asyncio.get_running_loop())
+    except RuntimeError:
+        return False
+
+
+def in_task_thread() -> bool:
+    return runtime.current_key() is not None
+
+
+@contextmanager
+def blocking() -> Iterator[None]:
+    """Hand the task's thread slot back to Dask while a task blocks, so nesting never deadlocks."""
+    if not in_task_thread():
+        yield
+        return
+    distributed.secede()
+    try:
+        yield
+    finally:
+        distributed.rejoin()
+
+
+# -- functions and arguments -------------------------------------------------------------------
+
+
+class _Packing(threading.local):
+    refs: list[ObjectRef[Any]] | None = None
+    backend: Backend | None = None
+
+
+_packing = _Packing()
+
+
+def function_blob(fn: Any) -> tuple[str, bytes]:
+    """Pickle a user function once; workers cache it by id."""
+    blob = cloudpickle.dumps(fn)
+    return hashlib.sha1(blob).hexdigest(), blob
+
+
+def pack_args(
+    backend: Backend, fn_name: str, args: Sequence[Any], kwargs: dict[str, Any]
+) -> tuple[bytes, list[Future], list[ObjectRef[Any]]]:
+    """Pickle the arguments; return (blob, Dask dependencies, ObjectRefs nested inside).
+
+    Top-level ObjectRefs become dependencies that Dask resolves to values before the task runs.
+    ObjectRefs nested inside other values are pickled as ObjectRefs, as Ray passes them.
+    """
+    deps: list[Future] = []
+
+    def top(value: Any) -> Any:
+        if not isinstance(value, ObjectRef):
+            return value
+        if value._has_value:  # held by the driver: the value travels inside the task
+            return value._value
+        future = future_if_stored(value)
+        if future is None:  # an actor result still on its way: the task will get() it
+            return value
+        deps.append(future)
+        return runtime.Dep(len(deps) - 1)
+
+    packed_args = tuple(top(a) for a in args)
+    packed_kwargs = {k: top(v) for k, v in kwargs.items()}
+    nested: list[ObjectRef[Any]] = []
+    _packing.refs, _packing.backend = nested, backend
+    try:
+        blob = cloudpickle.dumps((packed_args, packed_kwargs))
+    except Exception as exc:
+        raise TypeError(_unpicklable_message(fn_name, args, kwargs, exc)) from None
+    finally:
+        _packing.refs, _packing.backend = None, None
+    return blob, deps, nested
+
+
+def _unpicklable_message(fn_name: str, args: Sequence[Any], kwargs: dict[str, Any], exc: Exception) -> str:
+    culprit = "an argument"
+    for label, value in [*((f"argument {i}", a) for i, a in enumerate(args)), *((f"argument {k!r}", v) for k, v in kwargs.items())]:
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            culprit = f"{label} ({type(value).__name__}: {value!r:.80})"
+            break
+    return (
+        f"Could not serialize {culprit} of {fn_name}(): {exc}. Arguments must be picklable; "
+        "create locks, sockets and open files inside the task instead."
+    )
+
+
+def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
+    """Pickle an ObjectRef as its key, making sure its value is in the cluster first."""
+    backend = _packing.backend
+    if _packing.refs is not None:
+        _packing.refs.append(ref)
+    if ref._has_value and ref._future is None:
+        materialize(backend or _backend_for_pickling(), ref)
+    elif ref._call is not None and ref._future is None:
+        ref._call.result()  # an actor result: its key is known to the scheduler once the call ends
+    if ref._future is not None and runtime._worker is not None:
+        runtime.keep_alive(ref._future)
+    return rebuild_ref, (ref._key,)
+
+
+def _backend_for_pickling() -> Backend:
+    from .. import _session
+
+    return _session.current().backend
+
+
+def rebuild_ref(key: str) -> ObjectRef[Any]:
+    """Unpickle an ObjectRef in any process: bind it to this process's client."""
+    ref: ObjectRef[Any] = ObjectRef(key)
+    client = _client_if_ready()
+    if client is not None:
+        bind(ref, client)
+    return ref
+
+
+def _client_if_ready() -> Client | None:
+    from .. import _session
+
+    session = _session.current_or_none()
+    if session is not None:
+        return session.backend.client
+    return None
+
+
+def bind(ref: ObjectRef[Any], client: Client) -> None:
+    """Give an unpickled ref a Dask future and tell the scheduler we want the key kept."""
+    ref._future = Future(ref._key, client)
+    client._send_to_scheduler({"op": "client-desires-keys", "keys": [ref._key], "client": client.id})
+
+
+def future_if_stored(ref: ObjectRef[Any]) -> Future | None:
+    """The ref's Dask future, binding a freshly unpickled ref; None for an actor call in flight."""
+    if ref._future is None and ref._call is None and not ref._has_value:
+        backend = _backend_for_pickling()
+        bind(ref, backend.client)
+    if ref._future is None and ref._call is not None and ref._call.done():
+        call_result(ref)
+    return ref._future
+
+
+def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
+    """Store a driver-held value in the cluster, so that other processes can read it."""
+    ref._future = backend.client.scatter({ref._key: ref._value}, hash=False)[ref._key]
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+def new_key(name: str) -> str:
+    """A Dask key named after the user's code, so the dashboard reads like the script."""
+    return f"{name}-{uuid.uuid4().hex}"
+
+
+def task_resources(backend: Backend, num_cpus: float, num_gpus: float, resources: dict[str, float], memory: float) -> dict[str, float] | None:
+    """Map Ray's resource request to Dask's, or None when a plain thread slot is enough."""
+    cpus = num_cpus if backend.cpu_cap is None else min(num_cpus, backend.cpu_cap)
+    wanted = {"CPU": cpus, "GPU": num_gpus, "memory": memory, **resources}
+    wanted = {k: float(v) for k, v in wanted.items() if v}
+    if set(wanted) <= {"CPU"} and wanted.get("CPU", 1.0) == 1.0:
+        return None  # one CPU: the worker's thread slot already gives Ray's accounting
+    return wanted
+
+
+def submit_task(
+    backend: Backend,
+    spec: runtime.TaskSpec,
+    deps: list[Future],
+    keepalive: list[ObjectRef[Any]],
+    *,
+    resources: dict[str, float] | None,
+    num_returns: int,
+) -> list[ObjectRef[Any]]:
+    """Submit one task; return its ``num_returns`` ObjectRefs at once."""
+    client = backend.client
+    key = new_key(spec.name)
+    future = client.submit(
+        runtime.run_task,
+        spec,
+        *deps,
+        key=key,
+        pure=False,
+        resources=resources,
+    )
+    if num_returns == 1:
+        futures = [future]
+    else:
+        futures = [
+            client.submit(runtime.getitem, future, i, key=f"{key}-{i}", pure=False)
+            for i in range(num_returns)
+        ]
+    refs = [ObjectRef(f.key, f) for f in futures]
+    if keepalive:  # nested refs live at least as long as the task that borrows them
+        holder = list(keepalive)
+        future.add_done_callback(lambda _f, holder=holder: holder.clear())
+    return refs
+
+
+# -- put, get, wait, cancel --------------------------------------------------------------------
+
+
+def put(backend: Backend, value: Any) -> ObjectRef[Any]:
+    """Store ``value``: small ones stay in the driver, large ones go to a worker at once."""
+    if not backend.in_worker and sizeof(value) <= INLINE_LIMIT:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:
+            raise TypeError(_put_message(value, exc)) from None
+        ref: ObjectRef[Any] = ObjectRef(new_key("put"))
+        ref._value, ref._has_value = value, True
+        return ref
+    key = new_key("put")
+    try:
+        future = backend.client.scatter({key: value}, hash=False)[key]
+    except Exception as exc:
+        raise TypeError(_put_message(value, exc)) from None
+    return ObjectRef(key, future)
+
+
+def _put_message(value: Any, exc: Exception) -> str:
+    return (
+        f"Could not serialize the object passed to ray.put() ({type(value).__name__}): {exc}. "
+        "Only picklable objects can be stored; create locks, sockets and open files where they are used."
+    )
+
+
+def call_result(ref: ObjectRef[Any]) -> None:
+    """Take the outcome of a finished actor call into the ref."""
+    assert ref._call is not None
+    outcome = ref._call.result()
+    if ref._future is None:
+        ref._future = outcome.future
+    if outcome.has_value and not ref._has_value:
+        ref._value, ref._has_value = outcome.value, True
+
+
+def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> list[Any]:
+    """Fetch the values of ``refs`` in order, in one round for those in the cluster."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with blocking():
+        calls = [r._call for r in refs if r._call is not None and not r._call.done()]
+        if calls:
+            done, not_done = concurrent.futures.wait(calls, timeout=_remaining(deadline))
+            if not_done:
+                raise _timeout_error(timeout, len(refs), len(not_done))
+        for ref in refs:
+            if ref._call is not None:
+                call_result(ref)
+        futures = {}
+        for ref in refs:
+            if not ref._has_value:
+                future = future_if_stored(ref)
+                assert future is not None
+                futures[ref._key] = future
+        if futures:
+            try:
+                _dask_wait(backend, list(futures.values()), _remaining(deadline))
+            except distributed.TimeoutError:
+                waiting = sum(not f.done() for f in futures.values())
+                raise _timeout_error(timeout, len(refs), waiting) from None
+            for ref in refs:  # the first failure in the order of refs, as Ray raises it
+                future = futures.get(ref._key)
+                if future is not None and future.status != "finished":
+                    raise task_failure(future)
+            try:
+                values = dict(zip(futures, backend.client.gather(list(futures.values()))))
+            except Exception as exc:
+                raise _system_error(exc) from exc
+    out = []
+    for ref in refs:
+        value = ref._value if ref._has_value else values[ref._key]
+        if isinstance(value, runtime.ErrorValue):
+            raise value.error
+        out.append(value)
+    return out
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _timeout_error(timeout: float | None, total: int, waiting: int) -> exceptions.GetTimeoutError:
+    return exceptions.GetTimeoutError(
+        f"Get timed out: some object(s) not ready after {timeout} s ({waiting} of {total} ObjectRefs "
+        "not ready). Pass a larger timeout, or use ray.wait() to take the ready ones."
+    )
+
+
+def task_failure(future: Future) -> BaseException:
+    """The Ray exception for a Dask future that did not finish."""
+    if future.status == "cancelled":
+        return exceptions.TaskCancelledError(str(future.key))
+    if future.status == "lost":
+        return exceptions.ObjectLostError(str(future.key))
+    try:
+        exc = future.exception(timeout=5)
+    except Exception as err:  # cancelled or lost while we looked
+        return _system_error(err)
+    return _as_ray_error(exc)
+
+
+def _as_ray_error(exc: BaseException | None) -> BaseException:
+    if isinstance(exc, exceptions.RayError):
+        return exc
+    if isinstance(exc, distributed.client.FutureCancelledError) or type(exc).__name__ == "CancelledError":
+        return exceptions.TaskCancelledError()
+    if type(exc).__name__ == "KilledWorker":
+        return exceptions.WorkerCrashedError(
+            f"The worker running this task died too often ({exc}). Check the worker logs; "
+            "raise max_retries to retry more."
+        )
+    return _system_error(exc)
+
+
+def _system_error(exc: BaseException | None) -> BaseException:
+    if isinstance(exc, exceptions.RayError):
+        return exc
+    if isinstance(exc, distributed.client.FutureCancelledError):
+        return exceptions.TaskCancelledError()
+    return exceptions.RaySystemError(f"Dask could not run or fetch the task: {exc!r}")
+
+
+def is_ready(ref: ObjectRef[Any]) -> bool:
+    """Whether the ref's value (or error) is there, from this process's own knowledge."""
+    if ref._has_value:
+        return True
+    if ref._call is not None and ref._future is None:
+        return ref._call.done()
+    future = future_if_stored(ref)
+    return future is not None and future.done()
+
+
+def wait(
+    backend: Backend, refs: list[ObjectRef[Any]], num_returns: int, timeout: float | None
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """Return (ready, not_ready) once ``num_returns`` refs are ready or ``timeout`` passes."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with blocking():
+        while True:
+            ready_ids = {id(r) for r in refs if is_ready(r)}
+            remaining = _remaining(deadline)
+            if len(ready_ids) >= num_returns or remaining == 0:
+                break
+            _wait_any(backend, [r for r in refs if id(r) not in ready_ids], remaining)
+    ready = [r for r in refs if id(r) in ready_ids][:num_returns]
+    taken = {id(r) for r in ready}
+    return ready, [r for r in refs if id(r) not in taken]
+
+
+def _dask_wait(backend: Backend, futures: list[Future], timeout: float | None, return_when: str = "ALL_COMPLETED") -> None:
+    """``distributed.wait`` on our client rather than the default one."""
+    backend.client.sync(distributed.client._wait, futures, timeout=timeout, return_when=return_when)
+
+
+def _wait_any(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> None:
+    futures = [r._future for r in refs if r._future is not None and r._call is None]
+    calls = [r._call for r in refs if r._call is not None and r._future is None]
+    if futures and not calls:
+        try:
+            _dask_wait(backend, futures, timeout, "FIRST_COMPLETED")
+        except distributed.TimeoutError:
+            pass
+    elif calls and not futures:
+        concurrent.futures.wait(calls, timeout=timeout, return_when="FIRST_COMPLETED")
+    else:
+        time.sleep(0.005 if timeout is None else min(0.005, timeout))
+
+
+def cancel(backend: Backend, ref: ObjectRef[Any], force: bool) -> None:
+    """Cancel the task behind ``ref``: drop it if queued, interrupt (or kill) it if running."""
+    future = ref._future
+    if future is None:
+        return
+    key = str(future.key).rsplit("-", 1)[0] if _is_getitem_key(future.key) else future.key
+    backend.client.run(runtime.interrupt, [key], force, wait=not force)
+    backend.client.cancel([future], reason="ray.cancel")
+
+
+def _is_getitem_key(key: Any) -> bool:
+    parts = str(key).rsplit("-", 1)
+    return len(parts) == 2 and parts[1].isdigit() and len(parts[0]) > 33
+

@@ -1,0 +1,346 @@
+"""What runs inside worker processes: the task wrapper, output forwarding and cancellation.
+
+Every Ray task becomes one Dask task whose function is ``run_task``. It unpacks the user's
+function and arguments (pickled by the driver, so Dask never looks inside them and nested
+ObjectRefs stay ObjectRefs), runs the function with ``print`` forwarded to the driver, and turns
+an exception into a ``RayTaskError`` that carries the original one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import pickle
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from .. import exceptions
+
+OUTPUT_TOPIC = "raycompat-output"
+
+
+@dataclass
+class TaskSpec:
+    """Everything a worker needs to run one task, apart from the resolved dependencies."""
+
+    name: str  # the user's function name, for errors and output prefixes
+    fn_id: str
+    fn_blob: bytes
+    args_blob: bytes
+    job_id: str
+    num_returns: int = 1
+    max_retries: int = 0
+    retry_exceptions: bool | tuple[type[BaseException], ...] = False
+    env_vars: dict[str, str] = field(default_factory=dict)
+    log_to_driver: bool = True
+    namespace: str = "default"
+
+
+@dataclass
+class Dep:
+    """Placeholder for the i-th resolved dependency in the pickled arguments."""
+
+    index: int
+
+
+@dataclass
+class ErrorValue:
+    """A stored failure (of an actor call), kept as data so that dependents re-raise it."""
+
+    error: BaseException
+
+
+class TaskContext(threading.local):
+    job_id: str | None = None
+    name: str | None = None
+    key: str | None = None
+    log_to_driver: bool = True
+    namespace: str = "default"
+    actor: Any = None  # the actor's description while an actor method runs
+
+
+context = TaskContext()
+_functions: dict[str, Any] = {}
+_running: dict[str, int] = {}  # task key -> thread ident, for cancel()
+_cancelled: set[str] = set()
+_setup_lock = threading.Lock()
+_worker: Any = None
+_keepalive: deque[tuple[float, Any]] = deque()
+KEEPALIVE_SECONDS = 60.0
+
+
+# -- set-up ------------------------------------------------------------------------------------
+
+
+def setup_worker(worker: Any, actor_host: bool = False) -> None:
+    """Prepare this process: the ``ray`` alias, output forwarding, actor hosting."""
+    global _worker
+    with _setup_lock:
+        if _worker is worker:
+            return
+        _worker = worker
+        from .._alias import install_as_ray
+
+        install_as_ray()
+        if not isinstance(sys.stdout, _TaskStream):
+            sys.stdout = _TaskStream(sys.stdout, "stdout")
+            sys.stderr = _TaskStream(sys.stderr, "stderr")
+    if actor_host:
+        from . import actor_host as host
+
+        host.setup(worker)
+
+
+def ensure_setup() -> Any:
+    """Set up on first use: workers started by a plain ``dask worker`` meet raycompat here."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    if _worker is not worker:
+        setup_worker(worker)
+    return worker
+
+
+# -- output forwarding -------------------------------------------------------------------------
+
+
+class _TaskStream(io.TextIOBase):
+    """sys.stdout/stderr of a worker: lines a task writes go to its driver, the rest pass through."""
+
+    def __init__(self, real: Any, stream: str) -> None:
+        self._real = real
+        self._stream = stream
+        self._buffers = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._real, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return int(self._real.fileno())
+
+    def write(self, text: str) -> int:
+        if context.job_id is None or not context.log_to_driver or _worker is None:
+            return int(self._real.write(text))
+        pending = getattr(self._buffers, "text", "") + text
+        *lines, rest = pending.split("\n")
+        self._buffers.text = rest
+        if lines:
+            self._emit(lines)
+        return len(text)
+
+    def flush(self) -> None:
+        rest = getattr(self._buffers, "text", "")
+        if rest and context.job_id is not None:
+            self._buffers.text = ""
+            self._emit([rest])
+        self._real.flush()
+
+    def _emit(self, lines: list[str]) -> None:
+        actor = context.actor
+        prefix = actor.class_name if actor is not None else context.name
+        msg = {
+            "job": context.job_id,
+            "stream": self._stream,
+            "prefix": f"({prefix} pid={os.getpid()})",
+            "lines": lines,
+        }
+        try:
+            _worker.log_event(OUTPUT_TOPIC, msg)
+        except Exception:  # the worker is closing: print locally rather than lose the line
+            self._real.write("\n".join(lines) + "\n")
+
+
+def flush_task_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _TaskStream):
+            stream.flush()
+
+
+# -- the task wrapper --------------------------------------------------------------------------
+
+
+def load_function(fn_id: str, fn_blob: bytes) -> Any:
+    fn = _functions.get(fn_id)
+    if fn is None:
+        fn = _functions[fn_id] = cloudpickle.loads(fn_blob)
+    return fn
+
+
+def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Rebuild (args, kwargs), putting resolved dependencies in place of their placeholders."""
+    from .._object_ref import ObjectRef
+
+    args, kwargs = cloudpickle.loads(args_blob)
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, Dep):
+            value = deps[value.index]
+        elif isinstance(value, ObjectRef):  # an actor result not yet stored when the task was sent
+            from .. import _objects
+
+            value = _objects.get(value)
+        if isinstance(value, ErrorValue):
+            raise value.error
+        return value
+
+    return tuple(resolve(a) for a in args), {k: resolve(v) for k, v in kwargs.items()}
+
+
+def current_key() -> str | None:
+    from distributed.worker import thread_state
+
+    return getattr(thread_state, "key", None)
+
+
+def run_task(spec: TaskSpec, *deps: Any) -> Any:
+    """Run one Ray task inside a Dask worker thread."""
+    ensure_setup()
+    key = current_key()
+    saved = (context.job_id, context.name, context.key, context.log_to_driver, context.namespace)
+    context.job_id, context.name, context.key = spec.job_id, spec.name, key
+    context.log_to_driver, context.namespace = spec.log_to_driver, spec.namespace
+    if spec.env_vars:
+        os.environ.update(spec.env_vars)
+    if key is not None:
+        _running[key] = threading.get_ident()
+    try:
+        return _run_with_retries(spec, deps)
+    finally:
+        flush_task_output()
+        if key is not None:
+            _running.pop(key, None)
+            _cancelled.discard(key)
+        (context.job_id, context.name, context.key, context.log_to_driver, context.namespace) = saved
+
+
+def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
+    try:
+        args, kwargs = unpack_args(spec.args_blob, deps)
+    except exceptions.RayError:
+        raise  # a failed dependency: re-raise its error as it is, as Ray does
+    fn = load_function(spec.fn_id, spec.fn_blob)
+    attempt = 0
+    while True:
+        try:
+            result = fn(*args, **kwargs)
+            return check_result(spec.name, result, spec.num_returns)
+        except exceptions.TaskCancelledError:
+            raise
+        except exceptions.RayTaskError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any user error becomes a RayTaskError
+            if _is_cancel(exc):
+                raise exceptions.TaskCancelledError(current_key()) from None
+            if attempt < spec.max_retries and _should_retry(spec.retry_exceptions, exc):
+                attempt += 1
+                continue
+            raise wrap_exception(spec.name, exc) from None
+
+
+def _should_retry(retry_exceptions: bool | tuple[type[BaseException], ...], exc: BaseException) -> bool:
+    if isinstance(retry_exceptions, tuple):
+        return isinstance(exc, retry_exceptions)
+    return bool(retry_exceptions) and isinstance(exc, Exception)
+
+
+def check_result(name: str, result: Any, num_returns: int) -> Any:
+    """Check the return value now, in the task, where an error can still name the task."""
+    if num_returns > 1:
+        if not isinstance(result, (tuple, list)) or len(result) != num_returns:
+            got = len(result) if isinstance(result, (tuple, list)) else "a non-sequence"
+            raise ValueError(
+                f"Task {name!r} returned {got} objects, but num_returns={num_returns}. "
+                f"Return a tuple of {num_returns} values, or change num_returns."
+            )
+    try:
+        cloudpickle.dumps(result, protocol=5, buffer_callback=lambda buf: None)
+    except Exception as exc:
+        raise TypeError(
+            f"Could not serialize the return value of {name!r}: {exc}. Return only picklable "
+            f"values (no locks, sockets or open files)."
+        ) from exc
+    return result
+
+
+def wrap_exception(name: str, exc: BaseException, actor_repr: str | None = None) -> exceptions.RayTaskError:
+    """Turn a user exception into a picklable RayTaskError that remembers it."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    cause: BaseException | None = exc
+    try:
+        pickle.loads(cloudpickle.dumps(exc))
+    except Exception:
+        cause = None  # cannot cross processes: keep the text only
+    return exceptions.RayTaskError(
+        name,
+        tb,
+        cause,
+        pid=os.getpid(),
+        ip=_ip(),
+        actor_repr=actor_repr,
+    )
+
+
+def _ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def getitem(result: Any, index: int) -> Any:
+    """One of a task's ``num_returns`` results."""
+    return result[index]
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+
+class _Interrupt(BaseException):
+    """Raised asynchronously in a task thread by ``cancel()``."""
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    return isinstance(exc, (_Interrupt, KeyboardInterrupt)) and current_key() in _cancelled
+
+
+def interrupt(keys: list[str], force: bool) -> list[str]:
+    """Stop the running tasks among ``keys`` in this worker (``client.run`` target)."""
+    hit = [k for k in keys if k in _running]
+    if hit and force:
+        os._exit(1)  # Ray kills the worker process; the supervisor or nanny starts a new one
+    for key in hit:
+        _cancelled.add(key)
+        ident = _running.get(key)
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+            )
+    return hit
+
+
+# -- refs that leave a worker ------------------------------------------------------------------
+
+
+def keep_alive(future: Any) -> None:
+    """Hold a Dask future for a while after its ObjectRef was pickled here.
+
+    A task that returns an ObjectRef drops its own Future when it ends; the receiver registers
+    its interest a moment later. Holding the Future for a minute bridges that gap.
+    """
+    now = time.monotonic()
+    _keepalive.append((now, future))
+    while _keepalive and _keepalive[0][0] < now - KEEPALIVE_SECONDS:
+        _keepalive.popleft()

@@ -1,0 +1,76 @@
+"""Entry point of a raycompat worker process: ``python -m raycompat._dask.worker_main ADDRESS``.
+
+It runs one plain Dask worker (no nanny: the embedded cluster's supervisor, or the actor's
+creator, plays that part) and exits when the process that started it dies, so a killed driver
+leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import threading
+import time
+
+LOCALHOST = "127.0.0.1"
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Leave at once when the parent process is gone (its pid is no longer our parent)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(0.25)
+
+    threading.Thread(target=watch, name="raycompat-parent-watch", daemon=True).start()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    import dask
+    from distributed import Worker
+
+    from . import runtime
+
+    if args.actor:
+        # An actor host holds results and serves them but runs no Dask task (see actor_host):
+        # it stays paused, so memory use must never un-pause it.
+        dask.config.set({"distributed.worker.memory.pause": False})
+    worker = Worker(
+        args.scheduler,
+        name=args.name,
+        nthreads=args.nthreads,
+        resources=json.loads(args.resources) or None,
+        host=args.host,
+        dashboard=False,
+        memory_limit=args.memory_limit,
+    )
+    await worker
+    runtime.setup_worker(worker, actor_host=args.actor)
+    await worker.finished()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="raycompat-worker")
+    parser.add_argument("scheduler")
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--nthreads", type=int, default=1)
+    parser.add_argument("--resources", default="{}")
+    parser.add_argument("--memory-limit", default="0")
+    parser.add_argument("--host", default=LOCALHOST)
+    parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument("--actor", action="store_true")
+    args = parser.parse_args(argv)
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
+    from .._alias import install_as_ray
+
+    install_as_ray()
+    asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""init / shutdown / is_initialized: the session owns the Dask client and the embedded cluster."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import platform
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._dask import driver
+from ._options import env_vars as _env_vars
+
+__version__ = "0.1.0"
+
+# Where `raycompat start --head` writes the address for init(address="auto").
+ADDRESS_FILE = os.path.join(tempfile.gettempdir(), "raycompat", "current_cluster.json")
+
+
+@dataclass
+class Session:
+    """The state of one ``init()``: reached through ``current()``, never through globals."""
+
+    backend: driver.Backend
+    namespace: str
+    env_vars: dict[str, str] = field(default_factory=dict)
+    context: RayContext | None = None
+
+
+class RayContext:
+    """What ``init()`` returns: addresses and the dashboard URL; a context manager that shuts down."""
+
+    def __init__(self, session: Session) -> None:
+        backend = session.backend
+        self.dashboard_url = backend.dashboard_url
+        self.python_version = platform.python_version()
+        self.ray_version = __version__
+        self.ray_commit = "raycompat"
+        self.address_info = {
+            "address": backend.address,
+            "gcs_address": backend.address,
+            "node_ip_address": "127.0.0.1",
+            "webui_url": self.dashboard_url,
+            "dashboard_url": self.dashboard_url,
+            "namespace": session.namespace,
+            "job_id": backend.job_id,
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self.address_info[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.address_info.get(key, default)
+
+    def __enter__(self) -> RayContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutdown()
+
+    def disconnect(self) -> None:
+        shutdown()
+
+    def __repr__(self) -> str:
+        return f"RayContext(dashboard_url={self.dashboard_url!r}, address={self.address_info['address']!r})"
+
+
+_lock = threading.RLock()
+_session: Session | None = None
+_worker_sessions: dict[int, Session] = {}
+_atexit_registered = False
+
+
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: float | None = None,
+    resources: dict[str, float] | None = None,
+    object_store_memory: int | None = None,
+    local_mode: bool = False,
+    ignore_reinit_error: bool = False,
+    include_dashboard: bool | None = None,
+    dashboard_host: str = "127.0.0.1",
+    dashboard_port: int | None = None,
+    job_config: Any = None,
+    configure_logging: bool = True,
+    logging_level: int | str | None = None,
+    logging_format: str | None = None,
+    log_to_driver: bool | None = None,
+    namespace: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> RayContext:
+    """Connect to a cluster, or start an embedded one, and return its context.
+
+    Args:
+        address: None or ``"local"`` starts an embedded cluster (unless ``RAY_ADDRESS`` is set);
+            ``"auto"`` joins the cluster of ``raycompat start --head`` or ``RAY_ADDRESS``;
+            ``"tcp://host:port"`` or ``"host:port"`` joins any Dask scheduler.
+        num_cpus: CPU slots of the embedded cluster: one worker process each. Default: all CPUs.
+        num_gpus: GPUs the embedded cluster advertises.
+        resources: Custom resources the embedded cluster advertises.
+        ignore_reinit_error: Return quietly if already initialized.
+        include_dashboard: Serve Dask's dashboard (on 127.0.0.1). Default: yes.
+        dashboard_port: Port of the dashboard; default any free port.
+        log_to_driver: Print the output of tasks here, prefixed with ``(name pid=N)``.
+        namespace: Namespace for named actors.
+        runtime_env: Only ``env_vars`` is applied, in every worker.
+
+    Returns:
+        A RayContext with ``dashboard_url`` and ``address_info``; ``with ray.init():`` shuts down at the end.
+
+    Raises:
+        RuntimeError: If called twice without ``ignore_reinit_error=True``.
+        ConnectionError: If no cluster answers at ``address``.
+
+    Dask note: the embedded cluster is a Dask scheduler in this process and one worker process
+    per CPU slot, all on 127.0.0.1; object_store_memory and local_mode have no effect.
+    """
+    global _session, _atexit_registered
+    if kwargs:
+        bad = ", ".join(sorted(kwargs))
+        raise RuntimeError(f"Unknown keyword argument(s) to ray.init(): {bad}. Remove them.")
+    with _lock:
+        if _session is not None:
+            if ignore_reinit_error:
+                assert _session.context is not None
+                return _session.context
+            raise RuntimeError(
+                "Maybe you called ray.init twice by accident? This error can be suppressed by "
+                "passing in 'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to "
+                "'ray.init()'."
+            )
+        if object_store_memory is not None or local_mode:
+            from ._options import unsupported
+
+            unsupported("object_store_memory" if object_store_memory is not None else "local_mode", "ray.init()")
+        env = _env_vars(runtime_env)
+        logs = True if log_to_driver is None else bool(log_to_driver)
+        target = _resolve_address(address)
+        if target is None:
+            backend = driver.start_embedded(
+                num_cpus=_check_count("num_cpus", num_cpus, os.cpu_count() or 1),
+                num_gpus=_check_count("num_gpus", num_gpus, 0),
+                resources=dict(resources or {}),
+                env_vars=env,
+                dashboard_port=dashboard_port,
+                include_dashboard=include_dashboard is not False,
+                log_to_driver=logs,
+            )
+        else:
+            if num_cpus is not None or num_gpus is not None or resources:
+                raise ValueError(
+                    "When connecting to an existing cluster, num_cpus, num_gpus and resources "
+                    "must not be provided. Give them to `raycompat start` or `dask worker --resources`."
+                )
+            backend = driver.connect(target["address"], log_to_driver=logs, security=_security(target))
+        session = Session(backend=backend, namespace=namespace or _anonymous_namespace(), env_vars=env)
+        session.context = RayContext(session)
+        _session = session
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+        return session.context
+
+
+def _check_count(name: str, value: Any, default: float) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"ray.init({name}=...) takes a non-negative number, got {value!r}.")
+    return value
+
+
+def _anonymous_namespace() -> str:
+    import uuid
+
+    return f"anonymous-{uuid.uuid4().hex[:12]}"
+
+
+def _resolve_address(address: str | None) -> dict[str, Any] | None:
+    """Return where to connect ({"address": ..., maybe TLS files}), or None to start a cluster."""
+    if address == "local":
+        return None
+    if address is None:
+        env = os.environ.get("RAY_ADDRESS")
+        return {"address": env} if env else None
+    if address == "auto":
+        env = os.environ.get("RAY_ADDRESS")
+        if env:
+            return {"address": env}
+        try:
+            with open(ADDRESS_FILE) as f:
+                return dict(json.load(f))
+        except (OSError, ValueError):
+            raise ConnectionError(
+                "Could not find any running Ray instance. Start one with `raycompat start --head`, "
+                "or set RAY_ADDRESS to the address of a Dask scheduler (tcp://host:8786)."
+            ) from None
+    if address.startswith("ray://"):
+        raise ValueError(
+            f"Ray Client addresses like {address!r} are not supported by raycompat. Use the "
+            "Dask scheduler's address instead: ray.init(address='tcp://host:8786')."
+        )
+    return {"address": address}
+
+
+def _security(target: dict[str, Any]) -> Any:
+    tls = target.get("tls")
+    if not tls:
+        return None
+    from distributed.security import Security
+
+    return Security(
+        tls_ca_file=tls["ca_file"],
+        tls_client_cert=tls["cert"],
+        tls_client_key=tls["key"],
+        require_encryption=True,
+    )
+
+
+def shutdown() -> None:
+    """Disconnect; stop the embedded cluster if ``init()`` started one. Safe to call twice."""
+    global _session
+    with _lock:
+        session, _session = _session, None
+    if session is not None:
+        session.backend.close()
+
+
+def is_initialized() -> bool:
+    """Whether ``init()`` has run (inside a task: always True)."""
+    return _session is not None or driver.worker_backend_or_none() is not None
+
+
+def current_or_none() -> Session | None:
+    """The driver's session, or the worker's inside a task; None when there is none."""
+    if _session is not None:
+        return _session
+    backend = driver.worker_backend_or_none()
+    if backend is None:
+        return None
+    from ._dask import runtime
+
+    session = _worker_sessions.get(id(backend))
+    if session is None:
+        session = _worker_sessions[id(backend)] = Session(backend=backend, namespace=runtime.context.namespace)
+    session.namespace = runtime.context.namespace
+    return session
+
+
+def current() -> Session:
+    """The current session; the first use without ``init()`` starts one, as Ray does."""
+    session = current_or_none()
+    if session is None:
+        init()
+        session = _session
+        assert session is not None
+    return session

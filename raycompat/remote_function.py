@@ -1,0 +1,130 @@
+"""RemoteFunction: what ``@ray.remote`` makes of a function (``ray.remote_function``)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Generic, TypeVar
+
+from . import _options, _session
+from ._dask import driver, runtime
+
+R = TypeVar("R")
+
+
+def _qualified(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '__main__')}.{getattr(fn, '__qualname__', getattr(fn, '__name__', 'f'))}"
+
+
+def check_signature(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise TypeError at ``.remote()`` when the arguments do not fit, as Ray does."""
+    if signature is not None:
+        signature.bind(*args, **kwargs)
+
+
+def signature_of(fn: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+class RemoteFunction(Generic[R]):
+    """A function that runs as a task on the cluster: call it with ``.remote()``."""
+
+    def __init__(self, function: Callable[..., R], options: dict[str, Any]) -> None:
+        _options.validate(options, _options.TASK_OPTIONS, "remote functions")
+        self._function = function
+        self._default_options = options
+        self._signature = signature_of(function)
+        self._blob: tuple[str, bytes] | None = None
+        functools.update_wrapper(self, function, updated=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        name = _qualified(self._function)
+        raise TypeError(
+            "Remote functions cannot be called directly. Instead of running "
+            f"'{name}()', try '{name}.remote()'."
+        )
+
+    def __repr__(self) -> str:
+        return f"<RemoteFunction {_qualified(self._function)}>"
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit the task now and return its ObjectRef (a list of them if ``num_returns`` > 1)."""
+        return self._remote(args, kwargs, self._default_options)
+
+    def options(self, **options: Any) -> _RemoteFunctionWithOptions[R]:
+        """Return a copy of this function with some options changed, for the next ``.remote()``.
+
+        Example: ``f.options(num_cpus=2, name="big").remote(x)``.
+        """
+        _options.validate(options, _options.TASK_OPTIONS, "remote functions")
+        return _RemoteFunctionWithOptions(self, {**self._default_options, **options})
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "Ray DAGs (.bind()) are not supported by raycompat. Call .remote() instead."
+        )
+
+    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
+        check_signature(self._signature, args, kwargs)
+        opts = {**_options.TASK_DEFAULTS, **options}
+        session = _session.current()
+        backend = session.backend
+        if self._blob is None:
+            self._blob = driver.function_blob(self._function)
+        fn_id, fn_blob = self._blob
+        name = opts["name"] or self._function.__name__
+        args_blob, deps, nested = driver.pack_args(backend, _qualified(self._function), args, kwargs)
+        num_returns = opts["num_returns"]
+        if num_returns in ("dynamic", "streaming"):
+            raise NotImplementedError(
+                f"num_returns={num_returns!r} is not supported by raycompat yet. Return a list instead."
+            )
+        spec = runtime.TaskSpec(
+            name=name,
+            fn_id=fn_id,
+            fn_blob=fn_blob,
+            args_blob=args_blob,
+            job_id=backend.job_id,
+            num_returns=num_returns,
+            max_retries=opts["max_retries"] if opts["retry_exceptions"] else 0,
+            retry_exceptions=_options.retry_exception_types(opts["retry_exceptions"]),
+            env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
+            log_to_driver=backend.log_to_driver,
+            namespace=session.namespace,
+        )
+        resources = driver.task_resources(
+            backend, opts["num_cpus"], opts["num_gpus"], opts["resources"] or {}, opts["memory"]
+        )
+        refs = driver.submit_task(
+            backend,
+            spec,
+            deps,
+            nested,
+            resources=resources,
+            num_returns=max(num_returns, 1),
+        )
+        if num_returns == 0:
+            return None
+        return refs[0] if num_returns == 1 else refs
+
+
+class _RemoteFunctionWithOptions(Generic[R]):
+    """The result of ``.options()``: call ``.remote()`` on it."""
+
+    def __init__(self, function: RemoteFunction[R], options: dict[str, Any]) -> None:
+        self._function = function
+        self._options = options
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function._remote(args, kwargs, self._options)
+
+    def options(self, **options: Any) -> _RemoteFunctionWithOptions[R]:
+        _options.validate(options, _options.TASK_OPTIONS, "remote functions")
+        return _RemoteFunctionWithOptions(self._function, {**self._options, **options})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
