@@ -6,32 +6,57 @@ only the ``_dask`` package talks to distributed. This file re-exports the public
 
 from __future__ import annotations
 
-from . import exceptions as exceptions
+from . import exceptions as exceptions, util as util
 from ._alias import install_as_ray as install_as_ray
+from ._cluster_info import (
+    available_resources as available_resources,
+    cluster_resources as cluster_resources,
+    get_gpu_ids as get_gpu_ids,
+    nodes as nodes,
+)
 from ._object_ref import ObjectRef as ObjectRef
 from ._objects import cancel as cancel, get as get, put as put, wait as wait
 from ._remote import remote as remote
+from .actor import (
+    ActorClass as ActorClass,
+    ActorHandle as ActorHandle,
+    get_actor as get_actor,
+    kill as kill,
+    method as method,
+)
 from ._session import (
     __version__ as __version__,
     init as init,
     is_initialized as is_initialized,
     shutdown as shutdown,
 )
+from .runtime_context import get_runtime_context as get_runtime_context
 
 __all__ = [
+    "ActorClass",
+    "ActorHandle",
     "ObjectRef",
+    "available_resources",
     "cancel",
+    "cluster_resources",
     "exceptions",
     "get",
+    "get_gpu_ids",
+    "get_runtime_context",
     "init",
     "install_as_ray",
     "is_initialized",
+    "nodes",
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]
 
 for _obj in (ObjectRef, cancel, get, init, install_as_ray, is_initialized, put, remote, shutdown, wait):
+    # names defined in private modules: tracebacks and reprs show raycompat.X
+    _obj.__module__ = __name__
+for _obj in (available_resources, cluster_resources, get_gpu_ids, nodes):
     _obj.__module__ = __name__
 del _obj

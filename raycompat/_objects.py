@@ -64,29 +64,30 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
-    elif isinstance(object_refs, (list, tuple)):
+    elif isinstance(object_refs, list):
         refs = list(object_refs)
         for i, ref in enumerate(refs):
             if not isinstance(ref, ObjectRef):
                 raise TypeError(
-                    f"Attempting to call `get` on the value {ref!r} (item {i} of the list), which "
-                    "is not an ray.ObjectRef. Pass only ObjectRefs from .remote() or ray.put()."
+                    f"Attempting to call `get` on the value {ref!r}, which is not an ray.ObjectRef. "
+                    f"Item {i} of the list is not one; pass only ObjectRefs from .remote() or ray.put()."
                 )
     else:
         raise ValueError(
-            f"'object_refs' must either be an ObjectRef or a list of ObjectRefs, got {object_refs!r}. "
-            "Pass the ObjectRef(s) that .remote() or ray.put() returned."
+            f"Invalid type of object refs, {type(object_refs)}, is given. 'object_refs' must either "
+            "be an ObjectRef or a list of ObjectRefs. Pass what .remote() or ray.put() returned"
+            + (", in a list: ray.get(list(refs))." if isinstance(object_refs, tuple) else ".")
         )
-    _check_timeout(timeout)
+    if timeout is not None and _check_timeout(timeout) < 0:
+        timeout = None  # Ray waits forever for a negative timeout
     values = driver.get(_session.current().backend, refs, timeout) if refs else []
     return values[0] if single else values
 
 
-def _check_timeout(timeout: Any) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-        raise ValueError(f"'timeout' must be None or a non-negative number of seconds, got {timeout!r}.")
+def _check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"'timeout' must be None or a number of seconds, got {timeout!r}.")
+    return float(timeout)
 
 
 def wait(
@@ -114,32 +115,40 @@ def wait(
     Dask note: readiness comes from this client's own knowledge of finished futures; no
     scheduler round trip per call.
     """
-    if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, (list, tuple)):
+    expected = "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator"
+    if isinstance(object_refs, ObjectRef):
         raise TypeError(
-            f"wait() expected a list of ray.ObjectRef, got {type(object_refs).__name__}. "
-            "Wrap a single ref in a list: ray.wait([ref])."
+            f"{expected}, got a single ray.ObjectRef or ray.ObjectRefGenerator {object_refs!r}. "
+            "Wrap it in a list: ray.wait([ref])."
         )
-    for i, ref in enumerate(object_refs):
+    if not isinstance(object_refs, list):
+        raise TypeError(f"{expected}, got {type(object_refs)}. Pass a list: ray.wait(list(refs)).")
+    for ref in object_refs:
         if not isinstance(ref, ObjectRef):
             raise TypeError(
-                f"wait() expected a list of ray.ObjectRef, got list containing {type(ref)} at "
-                f"index {i}. Pass only ObjectRefs."
+                f"{expected}, got list containing {type(ref)}. Pass only ObjectRefs from .remote() "
+                "or ray.put()."
             )
-    refs = list(object_refs)
-    if len(set(refs)) != len(refs):
-        raise ValueError("Wait requires a list of unique object refs. Remove the duplicates first.")
-    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns <= 0:
+    if timeout is not None and _check_timeout(timeout) < 0:
         raise ValueError(
-            f"Invalid number of objects to return {num_returns}. Pass num_returns >= 1."
-            if refs or num_returns != 0
-            else "Invalid number of objects to return 0."
+            f"The 'timeout' argument must be nonnegative. Received {timeout}. Pass timeout=None to "
+            "wait without a limit."
         )
+    refs = list(object_refs)
+    if not refs:
+        return [], []
+    if len(set(refs)) != len(refs):
+        raise ValueError(
+            "Wait requires a list of unique ray_waitables. Remove the duplicates first, for "
+            "example with list(dict.fromkeys(refs))."
+        )
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns <= 0:
+        raise ValueError(f"Invalid number of objects to return {num_returns}. Pass num_returns >= 1.")
     if num_returns > len(refs):
         raise ValueError(
-            f"num_returns cannot be greater than the number of objects provided to ray.wait "
-            f"({num_returns} > {len(refs)})."
+            "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
+            f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
         )
-    _check_timeout(timeout)
     return driver.wait(_session.current().backend, refs, num_returns, timeout)
 
 

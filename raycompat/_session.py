@@ -16,8 +16,23 @@ from ._options import env_vars as _env_vars
 
 __version__ = "0.1.0"
 
-# Where `raycompat start --head` writes the address for init(address="auto").
-ADDRESS_FILE = os.path.join(tempfile.gettempdir(), "raycompat", "current_cluster.json")
+# Where `raycompat start --head` writes the address for init(address="auto"): a private
+# per-user directory, moved with RAYCOMPAT_STATE_DIR (tests use a temporary one).
+STATE_DIR_ENV = "RAYCOMPAT_STATE_DIR"
+
+
+def state_dir() -> str:
+    """The directory of `raycompat start`'s state (address file, pids, TLS files, logs)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.environ.get(STATE_DIR_ENV) or os.path.join(tempfile.gettempdir(), f"raycompat-{uid}")
+
+
+def address_file() -> str:
+    """The file holding {"address": ..., "tls": {...}} of the cluster started on this machine."""
+    return os.path.join(state_dir(), "current_cluster.json")
+
+
+ADDRESS_FILE = address_file()  # the default location; read address_file() to honour the env var
 
 
 @dataclass
@@ -194,7 +209,7 @@ def _resolve_address(address: str | None) -> dict[str, Any] | None:
         if env:
             return {"address": env}
         try:
-            with open(ADDRESS_FILE) as f:
+            with open(address_file()) as f:
                 return dict(json.load(f))
         except (OSError, ValueError):
             raise ConnectionError(
@@ -229,6 +244,9 @@ def shutdown() -> None:
     with _lock:
         session, _session = _session, None
     if session is not None:
+        from ._dask import actors
+
+        actors.forget_job(session.backend)
         session.backend.close()
 
 

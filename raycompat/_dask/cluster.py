@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 from distributed import Scheduler
 from distributed.utils import LoopRunner
 
@@ -33,7 +34,8 @@ def worker_command(
     nthreads: int,
     resources: dict[str, float],
     memory_limit: int | str = 0,
-    actor: bool = False,
+    actor_id: str | None = None,
+    incarnation: int = 0,
 ) -> list[str]:
     """Return the command line that starts one raycompat worker process."""
     cmd = [
@@ -52,8 +54,8 @@ def worker_command(
         "--parent-pid",
         str(os.getpid()),
     ]
-    if actor:
-        cmd.append("--actor")
+    if actor_id is not None:
+        cmd += ["--actor-id", actor_id, "--incarnation", str(incarnation)]
     return cmd
 
 
@@ -97,6 +99,7 @@ class EmbeddedCluster:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._actor_procs: list[subprocess.Popen[bytes]] = []
         self._started: dict[str, float] = {}
         self._quick_deaths: dict[str, int] = {}
         self.restarts = 0
@@ -162,6 +165,15 @@ class EmbeddedCluster:
                 self.restarts += 1
                 self._launch(name)
 
+    def spawn_actor_host(self, actor_id: str, env_vars: dict[str, str], report_exit: Any) -> None:
+        """Start the process of a new actor as our child (see actor_host)."""
+        from .actor_host import spawn
+
+        env = {**self._env, **env_vars}
+        proc = spawn(self.scheduler_address, actor_id, 0, report_exit, env, quiet=self._quiet)
+        with self._lock:
+            self._actor_procs.append(proc)
+
     def worker_pids(self) -> list[int]:
         with self._lock:
             return [proc.pid for proc in self._procs.values()]
@@ -173,7 +185,7 @@ class EmbeddedCluster:
         self._closing.set()
         self._supervisor.join(timeout=2)
         with self._lock:
-            procs = list(self._procs.values())
+            procs = [*self._procs.values(), *self._actor_procs]
         try:
             self._loop_runner.run_sync(self.scheduler.close, timeout=5)
         except Exception:  # closing is best effort; the processes are stopped below anyway

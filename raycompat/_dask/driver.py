@@ -24,7 +24,7 @@ from distributed import Client, Future
 
 from .. import exceptions
 from .._object_ref import ObjectRef
-from . import runtime
+from . import nodes, runtime
 from .cluster import EmbeddedCluster
 
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
@@ -206,11 +206,17 @@ def function_blob(fn: Any) -> tuple[str, bytes]:
 
 
 def pack_args(
-    backend: Backend, fn_name: str, args: Sequence[Any], kwargs: dict[str, Any]
+    backend: Backend,
+    fn_name: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    resolve_top: bool = True,
 ) -> tuple[bytes, list[Future], list[ObjectRef[Any]]]:
     """Pickle the arguments; return (blob, Dask dependencies, ObjectRefs nested inside).
 
-    Top-level ObjectRefs become dependencies that Dask resolves to values before the task runs.
+    Top-level ObjectRefs are replaced by their values: by Dask, as dependencies resolved before
+    the task runs (``resolve_top``), or else by the receiver, which ``get()``s them (actors).
     ObjectRefs nested inside other values are pickled as ObjectRefs, as Ray passes them.
     """
     deps: list[Future] = []
@@ -218,10 +224,15 @@ def pack_args(
     def top(value: Any) -> Any:
         if not isinstance(value, ObjectRef):
             return value
-        if value._has_value:  # held by the driver: the value travels inside the task
+        if value._call is not None and value._call.done():
+            error = value._call.exception()
+            if error is not None:  # a failed actor call: the receiver re-raises its error
+                return runtime.ErrorValue(error)
+            call_result(value)
+        if value._has_value:  # held here: the value travels inside the message
             return value._value
         future = future_if_stored(value)
-        if future is None:  # an actor result still on its way: the task will get() it
+        if future is None or not resolve_top:  # the receiver will get() it
             return value
         deps.append(future)
         return runtime.Dep(len(deps) - 1)
@@ -258,10 +269,15 @@ def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
     backend = _packing.backend
     if _packing.refs is not None:
         _packing.refs.append(ref)
-    if ref._has_value and ref._future is None:
+    if ref._call is not None:
+        # An actor result: the scheduler knows its key once the call has ended. A call that
+        # failed before storing anything (its actor died) is stored as its error here.
+        concurrent.futures.wait([ref._call])
+        error = ref._call.exception()
+        if error is not None and ref._future is not None and not ref._future.done():
+            store_error(backend or _backend_for_pickling(), ref, error)
+    elif ref._has_value and ref._future is None:
         materialize(backend or _backend_for_pickling(), ref)
-    elif ref._call is not None and ref._future is None:
-        ref._call.result()  # an actor result: its key is known to the scheduler once the call ends
     if ref._future is not None and runtime._worker is not None:
         runtime.keep_alive(ref._future)
     return rebuild_ref, (ref._key,)
@@ -299,12 +315,16 @@ def bind(ref: ObjectRef[Any], client: Client) -> None:
 
 def future_if_stored(ref: ObjectRef[Any]) -> Future | None:
     """The ref's Dask future, binding a freshly unpickled ref; None for an actor call in flight."""
-    if ref._future is None and ref._call is None and not ref._has_value:
-        backend = _backend_for_pickling()
-        bind(ref, backend.client)
-    if ref._future is None and ref._call is not None and ref._call.done():
-        call_result(ref)
+    if ref._call is not None and not ref._call.done():
+        return None
+    if ref._future is None and not ref._has_value:
+        bind(ref, _backend_for_pickling().client)
     return ref._future
+
+
+def store_error(backend: Backend, ref: ObjectRef[Any], error: BaseException) -> None:
+    """Store a failed call's error under its key, so that every reader of the key sees it."""
+    backend.client.scatter({ref._key: runtime.ErrorValue(error)}, hash=False)
 
 
 def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
@@ -358,6 +378,8 @@ def submit_task(
             for i in range(num_returns)
         ]
     refs = [ObjectRef(f.key, f) for f in futures]
+    if resources:  # warn if no worker can ever give them
+        nodes.watch_pending(client, future, spec.name, resources)
     if keepalive:  # nested refs live at least as long as the task that borrows them
         holder = list(keepalive)
         future.add_done_callback(lambda _f, holder=holder: holder.clear())
@@ -395,9 +417,7 @@ def _put_message(value: Any, exc: Exception) -> str:
 def call_result(ref: ObjectRef[Any]) -> None:
     """Take the outcome of a finished actor call into the ref."""
     assert ref._call is not None
-    outcome = ref._call.result()
-    if ref._future is None:
-        ref._future = outcome.future
+    outcome = ref._call.result()  # raises the call's error
     if outcome.has_value and not ref._has_value:
         ref._value, ref._has_value = outcome.value, True
 
@@ -405,6 +425,7 @@ def call_result(ref: ObjectRef[Any]) -> None:
 def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> list[Any]:
     """Fetch the values of ``refs`` in order, in one round for those in the cluster."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    check_session(backend, refs)
     with blocking():
         calls = [r._call for r in refs if r._call is not None and not r._call.done()]
         if calls:
@@ -443,14 +464,26 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
     return out
 
 
+def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
+    """Refuse refs of an earlier session, as Ray does after shutdown() and a new init()."""
+    for ref in refs:
+        client = getattr(ref._future, "_client", None)
+        if client is not None and client is not backend.client and client.status in ("closing", "closed"):
+            raise ValueError(
+                "You are trying to access Ray objects whose owner is unknown. Please make sure "
+                "that all Ray objects you are trying to access are part of the current Ray "
+                f"session: {ref!r} was made before ray.shutdown()."
+            )
+
+
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _timeout_error(timeout: float | None, total: int, waiting: int) -> exceptions.GetTimeoutError:
     return exceptions.GetTimeoutError(
-        f"Get timed out: some object(s) not ready after {timeout} s ({waiting} of {total} ObjectRefs "
-        "not ready). Pass a larger timeout, or use ray.wait() to take the ready ones."
+        f"Get timed out: some object(s) not ready. {waiting} of {total} ObjectRefs were not ready "
+        f"after {timeout} s; pass a larger timeout, or use ray.wait() to take the ready ones."
     )
 
 
@@ -492,7 +525,7 @@ def is_ready(ref: ObjectRef[Any]) -> bool:
     """Whether the ref's value (or error) is there, from this process's own knowledge."""
     if ref._has_value:
         return True
-    if ref._call is not None and ref._future is None:
+    if ref._call is not None:
         return ref._call.done()
     future = future_if_stored(ref)
     return future is not None and future.done()
@@ -506,6 +539,7 @@ def wait(
     with blocking():
         while True:
             ready_ids = {id(r) for r in refs if is_ready(r)}
+            check_session(backend, refs)
             remaining = _remaining(deadline)
             if len(ready_ids) >= num_returns or remaining == 0:
                 break
@@ -517,12 +551,15 @@ def wait(
 
 def _dask_wait(backend: Backend, futures: list[Future], timeout: float | None, return_when: str = "ALL_COMPLETED") -> None:
     """``distributed.wait`` on our client rather than the default one."""
-    backend.client.sync(distributed.client._wait, futures, timeout=timeout, return_when=return_when)
+    try:
+        backend.client.sync(distributed.client._wait, futures, timeout=timeout, return_when=return_when)
+    except distributed.client.FuturesCancelledError:
+        pass  # a cancelled future is done: callers read its status and raise TaskCancelledError
 
 
 def _wait_any(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> None:
     futures = [r._future for r in refs if r._future is not None and r._call is None]
-    calls = [r._call for r in refs if r._call is not None and r._future is None]
+    calls = [r._call for r in refs if r._call is not None]
     if futures and not calls:
         try:
             _dask_wait(backend, futures, timeout, "FIRST_COMPLETED")
@@ -537,11 +574,12 @@ def _wait_any(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | Non
 def cancel(backend: Backend, ref: ObjectRef[Any], force: bool) -> None:
     """Cancel the task behind ``ref``: drop it if queued, interrupt (or kill) it if running."""
     future = ref._future
-    if future is None:
-        return
+    if future is None or future.done():
+        return  # a finished task or a put value stays readable, as in Ray
     key = str(future.key).rsplit("-", 1)[0] if _is_getitem_key(future.key) else future.key
-    backend.client.run(runtime.interrupt, [key], force, wait=not force)
+    # Cancel first, so that the scheduler does not run the task again when force kills its worker.
     backend.client.cancel([future], reason="ray.cancel")
+    backend.client.run(runtime.interrupt, [key], force, on_error="ignore")
 
 
 def _is_getitem_key(key: Any) -> bool:

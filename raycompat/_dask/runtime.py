@@ -81,8 +81,8 @@ KEEPALIVE_SECONDS = 60.0
 # -- set-up ------------------------------------------------------------------------------------
 
 
-def setup_worker(worker: Any, actor_host: bool = False) -> None:
-    """Prepare this process: the ``ray`` alias, output forwarding, actor hosting."""
+def setup_worker(worker: Any) -> None:
+    """Prepare this process: the ``ray`` alias and output forwarding."""
     global _worker
     with _setup_lock:
         if _worker is worker:
@@ -94,10 +94,6 @@ def setup_worker(worker: Any, actor_host: bool = False) -> None:
         if not isinstance(sys.stdout, _TaskStream):
             sys.stdout = _TaskStream(sys.stdout, "stdout")
             sys.stderr = _TaskStream(sys.stderr, "stderr")
-    if actor_host:
-        from . import actor_host as host
-
-        host.setup(worker)
 
 
 def ensure_setup() -> Any:
@@ -217,6 +213,8 @@ def run_task(spec: TaskSpec, *deps: Any) -> Any:
     if key is not None:
         _running[key] = threading.get_ident()
     try:
+        if key in _cancelled:  # cancel() reached this worker before the task started
+            raise exceptions.TaskCancelledError(key)
         return _run_with_retries(spec, deps)
     finally:
         flush_task_output()
@@ -317,12 +315,15 @@ def _is_cancel(exc: BaseException) -> bool:
 
 
 def interrupt(keys: list[str], force: bool) -> list[str]:
-    """Stop the running tasks among ``keys`` in this worker (``client.run`` target)."""
+    """Stop the running tasks among ``keys`` in this worker (``client.run`` target).
+
+    Keys not running yet are remembered, so that a task queued here never starts.
+    """
+    _cancelled.update(keys)
     hit = [k for k in keys if k in _running]
     if hit and force:
         os._exit(1)  # Ray kills the worker process; the supervisor or nanny starts a new one
     for key in hit:
-        _cancelled.add(key)
         ident = _running.get(key)
         if ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(

@@ -35,11 +35,16 @@ async def _serve(args: argparse.Namespace) -> None:
 
     from . import runtime
 
-    if args.actor:
+    if args.actor_id:
         # An actor host holds results and serves them but runs no Dask task (see actor_host):
         # it stays paused, so memory use must never un-pause it.
         dask.config.set({"distributed.worker.memory.pause": False})
-    worker = Worker(
+    worker_class = Worker
+    if args.actor_id:
+        from .actor_host import HostWorker
+
+        worker_class = HostWorker
+    worker = worker_class(
         args.scheduler,
         name=args.name,
         nthreads=args.nthreads,
@@ -49,7 +54,11 @@ async def _serve(args: argparse.Namespace) -> None:
         memory_limit=args.memory_limit,
     )
     await worker
-    runtime.setup_worker(worker, actor_host=args.actor)
+    runtime.setup_worker(worker)
+    if args.actor_id:
+        from . import actor_host
+
+        actor_host.setup(worker, args.actor_id, args.incarnation)
     await worker.finished()
 
 
@@ -62,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-limit", default="0")
     parser.add_argument("--host", default=LOCALHOST)
     parser.add_argument("--parent-pid", type=int, default=0)
-    parser.add_argument("--actor", action="store_true")
+    parser.add_argument("--actor-id", default=None, help="host this actor (see actor_host)")
+    parser.add_argument("--incarnation", type=int, default=0)
     args = parser.parse_args(argv)
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)

@@ -1,0 +1,390 @@
+"""The process that hosts one actor, and the code that starts and restarts it.
+
+Ray gives every actor its own process; Dask runs all actors of a worker on one thread and
+sends their calls over pooled connections, out of order. So each raycompat actor lives in its
+own *actor host*: a Dask worker process (so its results are ordinary Dask data that tasks can
+depend on) that is paused (so the scheduler never gives it tasks) and that serves the actor
+over one connection per caller handle. One TCP stream per handle keeps Ray's ordering promise
+by construction: calls are read, and started, in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import cloudpickle
+from dask.sizeof import sizeof
+from distributed import Worker
+from distributed.comm import CommClosedError
+from distributed.core import Status
+from distributed.protocol import to_serialize
+
+from .. import exceptions
+from . import runtime
+
+logger = logging.getLogger("raycompat")
+
+CONNECT_OP = "raycompat_actor_connect"
+EXIT_OP = "raycompat_actor_exit"
+INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size also travel in the reply
+TERMINATE = "__ray_terminate__"
+
+
+@dataclass
+class ActorSpec:
+    """How to build the actor: stored in the registry, read by each incarnation of the host."""
+
+    class_name: str
+    cls_blob: bytes
+    args_blob: bytes
+    job_id: str
+    namespace: str
+    log_to_driver: bool
+    max_concurrency: int | None
+    env_vars: dict[str, str] = field(default_factory=dict)
+
+
+# -- inside the host process ---------------------------------------------------------------------
+
+
+class Host:
+    """Owns the actor instance in this process and serves calls to it."""
+
+    def __init__(self, worker: Any, actor_id: str, incarnation: int) -> None:
+        self.worker = worker
+        self.actor_id = actor_id
+        self.incarnation = incarnation
+        self.ready = asyncio.Event()
+        self.instance: Any = None
+        self.init_error: str | None = None
+        self.spec: ActorSpec | None = None
+        self.is_async = False
+        self.executor: ThreadPoolExecutor | None = None
+        self.actor_loop: asyncio.AbstractEventLoop | None = None
+        self.semaphore: asyncio.Semaphore | None = None
+        self.records: list[dict[str, Any]] = []
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        reply = await self.worker.scheduler.raycompat_actor(action="spec", actor_id=self.actor_id)
+        if reply["state"] == "dead" or reply["incarnation"] != self.incarnation:
+            os._exit(0)  # killed, or superseded, before it started
+        spec: ActorSpec = cloudpickle.loads(reply["spec"])
+        self.spec = spec
+        os.environ.update(spec.env_vars)
+        error = None
+        try:
+            cls = cloudpickle.loads(spec.cls_blob)
+            self.is_async = any(
+                inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
+                for _, m in inspect.getmembers(cls, inspect.isfunction)
+            )
+            threads = spec.max_concurrency or (1000 if self.is_async else 1)
+            self.executor = ThreadPoolExecutor(1 if self.is_async else threads, thread_name_prefix="actor")
+            if self.is_async:
+                self._start_actor_loop(threads)
+            loop = asyncio.get_running_loop()
+            self.instance = await loop.run_in_executor(self.executor, self._construct, cls, spec)
+        except exceptions.RayTaskError as exc:
+            error = str(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to every caller as ActorDiedError
+            error = str(runtime.wrap_exception(f"{spec.class_name}.__init__", exc))
+        self.init_error = error
+        if error is not None:
+            error = (
+                "The actor died because of an error raised in its creation task, " + error
+            )
+            self.init_error = error
+        await self.worker.scheduler.raycompat_actor(
+            action="started", actor_id=self.actor_id, address=self.worker.address, pid=os.getpid(), error=error
+        )
+        self.ready.set()
+
+    def _start_actor_loop(self, max_concurrency: int) -> None:
+        loop = asyncio.new_event_loop()
+        self.actor_loop = loop
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            self.semaphore = asyncio.Semaphore(max_concurrency)
+            started.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name="actor-event-loop", daemon=True).start()
+        started.wait()
+
+    def _construct(self, cls: type, spec: ActorSpec) -> Any:
+        with self._context(f"{spec.class_name}.__init__"):
+            args, kwargs = runtime.unpack_args(spec.args_blob, ())
+            try:
+                return cls(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001
+                raise runtime.wrap_exception(f"{spec.class_name}.__init__", exc, self._actor_repr()) from None
+
+    def _actor_repr(self) -> str:
+        assert self.spec is not None
+        return f"<{self.spec.class_name} actor {self.actor_id[:12]}>"
+
+    def _context(self, name: str) -> Any:
+        return _CallContext(self, name)
+
+    # -- serving ------------------------------------------------------------------------------
+
+    async def handle_connect(self, comm: Any, incarnation: int = 0, **kwargs: Any) -> Any:
+        """Serve one caller handle: read its calls in order, reply as each finishes."""
+        write_lock = asyncio.Lock()
+        pending: set[asyncio.Task[Any]] = set()
+        try:
+            await self.ready.wait()
+            while True:
+                msgs = await comm.read()
+                for msg in msgs if isinstance(msgs, (list, tuple)) else [msgs]:
+                    if msg.get("incarnation", incarnation) != self.incarnation:
+                        reply = {"call": msg["call"], "status": "stale"}
+                        async with write_lock:
+                            await comm.write(reply)
+                        continue
+                    started = self._begin(msg)  # starts the call now, in arrival order
+                    task = asyncio.ensure_future(self._finish(comm, write_lock, msg, started))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+        except CommClosedError:  # the caller went away; its calls already started still complete
+            pass
+        except Exception:
+            logger.exception("raycompat actor host: serving a caller failed")
+        return Status.dont_reply
+
+    def _begin(self, msg: dict[str, Any]) -> Any:
+        """Start one call: submit it to the actor's thread(s) or event loop, in order."""
+        start = time.time()
+        method = msg["method"]
+        if self.init_error is not None:
+            return _failed(exceptions.ActorDiedError(self.init_error))
+        if method == TERMINATE:
+            assert self.executor is not None
+            return asyncio.wrap_future(self.executor.submit(lambda: None)), start
+        fn = getattr(self.instance, method, None)
+        if fn is None:
+            class_name = self.spec.class_name if self.spec else "Actor"
+            return _failed(AttributeError(f"'{class_name}' actor has no method {method!r}."))
+        if self.is_async:
+            assert self.actor_loop is not None
+            cf = asyncio.run_coroutine_threadsafe(self._run_async(fn, msg), self.actor_loop)
+            return asyncio.wrap_future(cf), start
+        assert self.executor is not None
+        return asyncio.wrap_future(self.executor.submit(self._run_sync, fn, msg)), start
+
+    def _run_sync(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
+        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
+        with self._context(name):
+            args, kwargs = runtime.unpack_args(msg["args"], ())
+            return self._call_user(name, fn, args, kwargs, msg)
+
+    async def _run_async(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
+        assert self.semaphore is not None
+        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
+        async with self.semaphore:
+            with self._context(name):
+                loop = asyncio.get_running_loop()
+                # Arguments may need get(), which blocks: resolve them off the event loop.
+                args, kwargs = await loop.run_in_executor(None, runtime.unpack_args, msg["args"], ())
+                try:
+                    result = fn(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return runtime.check_result(name, result, msg["num_returns"])
+                except exceptions.RayError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001
+                    raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+
+    def _call_user(self, name: str, fn: Callable[..., Any], args: Any, kwargs: Any, msg: dict[str, Any]) -> Any:
+        attempt = 0
+        retry = msg.get("retry_exceptions", False)
+        while True:
+            try:
+                result = fn(*args, **kwargs)
+                return runtime.check_result(name, result, msg["num_returns"])
+            except exceptions.RayError:
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                if attempt < msg.get("max_retries", 0) and runtime._should_retry(retry, exc):
+                    attempt += 1
+                    continue
+                raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+
+    async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: dict[str, Any], started: Any) -> None:
+        future, start = started
+        keys: list[str] = msg["keys"]
+        try:
+            result = await future
+            values = list(result) if len(keys) > 1 else [result]
+            reply: dict[str, Any] = {"call": msg["call"], "status": "ok"}
+        except BaseException as exc:  # noqa: BLE001 - the error is the call's result
+            values = [runtime.ErrorValue(exc)] * len(keys)
+            reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
+        stop = time.time()
+        self._store(keys, values, msg, start, stop)
+        await self._register(keys, values, msg["client"])
+        if reply["status"] == "ok":
+            small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
+            reply["values"] = [to_serialize(v) if ok else None for v, ok in zip(values, small)]
+            reply["inline"] = small
+        async with write_lock:
+            await comm.write(reply)
+        if msg["method"] == TERMINATE:
+            await self.worker.scheduler.raycompat_actor(
+                action="kill", actor_id=self.actor_id, no_restart=True,
+                reason="The actor was terminated by __ray_terminate__().",
+            )
+            asyncio.get_running_loop().call_later(0.05, os._exit, 0)
+
+    def _store(self, keys: list[str], values: list[Any], msg: dict[str, Any], start: float, stop: float) -> None:
+        self.worker.update_data(data=dict(zip(keys, values)))
+        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
+        for key in keys:
+            self.records.append({"key": key, "name": name, "start": start, "stop": stop})
+
+    async def _register(self, keys: list[str], values: list[Any], client: str) -> None:
+        """Tell the scheduler the results exist here, so tasks and other clients can use them."""
+        records, self.records = self.records, []
+        await self.worker.scheduler.raycompat_actor(
+            action="stored",
+            who_has={k: [self.worker.address] for k in keys},
+            nbytes={k: sizeof(v) for k, v in zip(keys, values)},
+            client=client,
+            records=records,
+        )
+
+    async def handle_exit(self, comm: Any = None, **kwargs: Any) -> None:
+        asyncio.get_running_loop().call_later(0.05, os._exit, 0)
+
+
+class _CallContext:
+    """Sets the task context (job, name, actor) for output prefixes and nested calls."""
+
+    def __init__(self, host: Host, name: str) -> None:
+        self.host = host
+        self.name = name
+
+    def __enter__(self) -> None:
+        spec = self.host.spec
+        assert spec is not None
+        ctx = runtime.context
+        self.saved = (ctx.job_id, ctx.name, ctx.log_to_driver, ctx.namespace, ctx.actor)
+        ctx.job_id, ctx.name, ctx.log_to_driver = spec.job_id, self.name, spec.log_to_driver
+        ctx.namespace, ctx.actor = spec.namespace, self
+
+    def __exit__(self, *exc: object) -> None:
+        runtime.flush_task_output()
+        ctx = runtime.context
+        ctx.job_id, ctx.name, ctx.log_to_driver, ctx.namespace, ctx.actor = self.saved
+
+    @property
+    def class_name(self) -> str:
+        return self.host.spec.class_name if self.host.spec else "Actor"
+
+
+def _failed(exc: BaseException) -> tuple[asyncio.Future[Any], float]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future, time.time()
+
+
+class HostWorker(Worker):
+    """A Dask worker that is never "running", so the scheduler never gives it a task.
+
+    It registers while still starting and turns "paused" instead of "running" afterwards;
+    paused workers keep their data and serve it to others.
+    """
+
+    @property
+    def status(self) -> Status:
+        return Worker.status.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @status.setter
+    def status(self, value: Status) -> None:
+        Worker.status.fset(self, Status.paused if value == Status.running else value)  # type: ignore[attr-defined]
+
+
+def setup(worker: Any, actor_id: str, incarnation: int) -> Host:
+    """Turn this worker process into the host of ``actor_id``."""
+    host = Host(worker, actor_id, incarnation)
+    worker.handlers[CONNECT_OP] = host.handle_connect
+    worker.handlers[EXIT_OP] = host.handle_exit
+    asyncio.ensure_future(host.start())
+    return host
+
+
+# -- starting and restarting hosts ----------------------------------------------------------------
+
+
+def spawn(
+    scheduler_address: str,
+    actor_id: str,
+    incarnation: int,
+    report_exit: Callable[[int], dict[str, Any]],
+    env: dict[str, str],
+    quiet: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start the host process, and a thread that restarts it while the registry says so."""
+    from .cluster import worker_command
+
+    def launch(inc: int) -> subprocess.Popen[bytes]:
+        cmd = worker_command(
+            scheduler_address,
+            name=f"actor-{actor_id[:12]}-{inc}",
+            nthreads=1,
+            resources={},
+            actor_id=actor_id,
+            incarnation=inc,
+        )
+        out = subprocess.DEVNULL if quiet else None
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+
+    proc = launch(incarnation)
+
+    def supervise(proc: subprocess.Popen[bytes], inc: int) -> None:
+        while True:
+            proc.wait()
+            try:
+                decision = report_exit(inc)
+            except Exception:  # the scheduler is gone: nothing to restart for
+                return
+            if not decision.get("restart"):
+                return
+            inc = decision["incarnation"]
+            proc = launch(inc)
+
+    threading.Thread(target=supervise, args=(proc, incarnation), name=f"actor-{actor_id[:8]}", daemon=True).start()
+    return proc
+
+
+def spawn_in_worker(actor_id: str, incarnation: int, env_vars: dict[str, str]) -> int:
+    """Dask task: start an actor host as a child of this worker (for clusters we did not start)."""
+    from distributed import get_worker
+    from distributed.utils import sync
+
+    from .cluster import worker_env
+
+    worker = get_worker()
+
+    def report_exit(inc: int) -> dict[str, Any]:
+        return sync(  # type: ignore[no-any-return]
+            worker.loop, worker.scheduler.raycompat_actor, action="host_exited", actor_id=actor_id, incarnation=inc
+        )
+
+    proc = spawn(worker.scheduler.address, actor_id, incarnation, report_exit, worker_env(env_vars))
+    return proc.pid
+

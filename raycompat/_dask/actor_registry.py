@@ -1,0 +1,266 @@
+"""The actor registry: a scheduler plugin that knows every actor, its name, state and address.
+
+It lives on the scheduler because the scheduler is the one process every client and worker
+reaches, and its event loop makes each operation atomic (two actors can never take one name).
+Clients call its handlers with ``client.scheduler.raycompat_actor(action=..., ...)``.
+
+States: ``pending`` (host process starting) -> ``alive`` -> ``restarting`` -> ``alive`` ...
+-> ``dead``. Each start of the host is an incarnation, numbered from 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+HANDLER = "raycompat_actor"
+PLUGIN_NAME = "raycompat-actor-registry"
+HOST_PREFIX = "actor-"
+
+
+@dataclass
+class Entry:
+    actor_id: str
+    class_name: str
+    spec: bytes  # the pickled creation spec: class, arguments, options
+    job_id: str
+    name: str | None
+    namespace: str
+    detached: bool
+    max_restarts: int
+    meta: dict[str, Any]  # what handles need: the method table, max_task_retries
+    state: str = "pending"
+    address: str | None = None
+    incarnation: int = 0
+    restarts: int = 0
+    no_restart: bool = False
+    error: str | None = None  # why it is dead
+    pid: int | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id,
+            "class_name": self.class_name,
+            "name": self.name,
+            "namespace": self.namespace,
+            "state": self.state,
+            "address": self.address,
+            "incarnation": self.incarnation,
+            "error": self.error,
+            "pid": self.pid,
+            "detached": self.detached,
+            "max_restarts": self.max_restarts,
+            "meta": self.meta,
+        }
+
+
+class ActorRegistry(SchedulerPlugin):
+    """Scheduler plugin holding the actor table."""
+
+    idempotent = True
+    name = PLUGIN_NAME
+
+    def __init__(self) -> None:
+        self.actors: dict[str, Entry] = {}
+        self.names: dict[tuple[str, str], str] = {}  # (namespace, name) -> actor_id
+        self.scheduler: Any = None
+
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        scheduler.handlers[HANDLER] = self.handle
+
+    async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
+        return await getattr(self, f"op_{action}")(**kwargs)
+
+    def _changed(self, entry: Entry) -> None:
+        entry.changed.set()
+        entry.changed = asyncio.Event()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def op_create(
+        self,
+        actor_id: str,
+        class_name: str,
+        spec: bytes,
+        job_id: str,
+        name: str | None,
+        namespace: str,
+        detached: bool,
+        max_restarts: int,
+        meta: dict[str, Any],
+        get_if_exists: bool = False,
+    ) -> dict[str, Any]:
+        if name is not None:
+            existing = self.names.get((namespace, name))
+            if existing is not None and self.actors[existing].state != "dead":
+                if get_if_exists:
+                    return {"status": "exists", "actor": self.actors[existing].public()}
+                return {"status": "taken"}
+        entry = Entry(actor_id, class_name, spec, job_id, name, namespace, detached, max_restarts, meta)
+        self.actors[actor_id] = entry
+        if name is not None:
+            self.names[(namespace, name)] = actor_id
+        return {"status": "created", "actor": entry.public()}
+
+    async def op_spec(self, actor_id: str) -> dict[str, Any]:
+        entry = self.actors[actor_id]
+        return {"spec": entry.spec, "incarnation": entry.incarnation, "state": entry.state}
+
+    async def op_started(self, actor_id: str, address: str, pid: int, error: str | None = None) -> None:
+        """The host reports the constructor's outcome."""
+        entry = self.actors.get(actor_id)
+        if entry is None:
+            return
+        entry.pid = pid
+        if error is not None:
+            entry.state, entry.error, entry.no_restart = "dead", error, True
+        elif entry.state != "dead":
+            entry.state, entry.address = "alive", address
+        self._changed(entry)
+
+    async def op_stored(
+        self, who_has: dict[str, list[str]], nbytes: dict[str, int], client: str, records: list[dict[str, Any]]
+    ) -> None:
+        """An actor host stored call results: make them Dask data, and show the calls in the
+        dashboard's task stream under ``Class.method``."""
+        self.scheduler.update_data(who_has=who_has, nbytes=nbytes, client=client)
+        stream = self.scheduler.plugins.get("task-stream")
+        if stream is None:
+            return
+        for record in records:
+            worker = who_has[record["key"]][0]
+            stream.transition(
+                record["key"],
+                "processing",
+                "memory",
+                startstops=[{"action": "compute", "start": record["start"], "stop": record["stop"]}],
+                worker=worker,
+                thread=0,
+                status="OK",
+                nbytes=nbytes.get(record["key"], 0),
+                type=None,
+                typename=None,
+                metadata={},
+            )
+
+    async def op_wait(self, actor_id: str, incarnation: int = -1, timeout: float = 30) -> dict[str, Any] | None:
+        """Return the actor once it is alive in an incarnation newer than ``incarnation``, or dead."""
+        entry = self.actors.get(actor_id)
+        if entry is None:
+            return None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (entry.state == "dead" or (entry.state == "alive" and entry.incarnation > incarnation)):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(entry.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                break
+        return entry.public()
+
+    async def op_settled(self, actor_id: str, incarnation: int, timeout: float = 10) -> dict[str, Any] | None:
+        """Wait until the registry has noticed that ``incarnation`` is gone; return the entry."""
+        entry = self.actors.get(actor_id)
+        if entry is None:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while entry.state == "alive" and entry.incarnation == incarnation:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(entry.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                break
+        return entry.public()
+
+    async def op_get(self, actor_id: str | None = None, name: str | None = None, namespace: str | None = None) -> dict[str, Any] | None:
+        if actor_id is None:
+            actor_id = self.names.get((namespace or "", name or ""))
+        entry = self.actors.get(actor_id) if actor_id else None
+        if entry is None or entry.state == "dead":
+            return None
+        return entry.public()
+
+    async def op_list(self, namespace: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+        return [
+            {"name": e.name, "namespace": e.namespace}
+            for e in self.actors.values()
+            if e.name is not None and e.state != "dead" and (all_namespaces or e.namespace == namespace)
+        ]
+
+    async def op_kill(self, actor_id: str, no_restart: bool = True, reason: str = "") -> dict[str, Any] | None:
+        """Mark the actor for death (or restart); the caller then stops the host process."""
+        entry = self.actors.get(actor_id)
+        if entry is None:
+            return None
+        if no_restart or entry.restarts >= entry.max_restarts != -1:
+            entry.no_restart = True
+            if entry.state != "dead":
+                entry.state = "dead"
+                entry.error = reason or "The actor is dead because it was killed by `ray.kill`."
+                self._release_name(entry)
+        else:
+            entry.state = "restarting"
+        self._changed(entry)
+        return entry.public()
+
+    async def op_host_exited(self, actor_id: str, incarnation: int) -> dict[str, Any]:
+        """The host process ended; decide whether the spawner starts it again."""
+        entry = self.actors.get(actor_id)
+        if entry is None:
+            return {"restart": False}
+        if entry.incarnation != incarnation:
+            return {"restart": False}
+        can_restart = not entry.no_restart and (entry.max_restarts == -1 or entry.restarts < entry.max_restarts)
+        if can_restart and entry.state != "dead":
+            entry.restarts += 1
+            entry.incarnation += 1
+            entry.state = "restarting"
+            self._changed(entry)
+            return {"restart": True, "incarnation": entry.incarnation}
+        if entry.state != "dead":
+            entry.state = "dead"
+            entry.error = entry.error or "The actor died unexpectedly: its process exited."
+            self._release_name(entry)
+        self._changed(entry)
+        return {"restart": False}
+
+    async def op_forget_job(self, job_id: str) -> list[dict[str, Any]]:
+        """The driver of ``job_id`` is ending: its non-detached actors end with it."""
+        ended = []
+        for entry in self.actors.values():
+            if entry.job_id == job_id and not entry.detached and entry.state != "dead":
+                entry.state, entry.no_restart = "dead", True
+                entry.error = "The actor is dead because its owner (the driver) has exited."
+                self._release_name(entry)
+                self._changed(entry)
+                ended.append(entry.public())
+        return ended
+
+    def _release_name(self, entry: Entry) -> None:
+        if entry.name is not None and self.names.get((entry.namespace, entry.name)) == entry.actor_id:
+            del self.names[(entry.namespace, entry.name)]
+
+    # -- scheduler hooks ----------------------------------------------------------------------
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        """A host that vanishes without its spawner reporting (a lost machine) leaves its actor
+        unreachable: callers will see ActorDiedError when their call fails."""
+        for entry in self.actors.values():
+            if entry.address == worker and entry.state == "alive":
+                entry.state = "restarting" if not entry.no_restart and (entry.max_restarts == -1 or entry.restarts < entry.max_restarts) else "dead"
+                entry.address = None
+                self._changed(entry)
+
+
+def ensure_registered(client: Any) -> None:
+    """Install the registry on the client's scheduler, once per cluster."""
+    client.register_plugin(ActorRegistry(), name=PLUGIN_NAME)

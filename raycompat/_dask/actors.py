@@ -1,0 +1,404 @@
+"""The caller's side of actors: create them, send calls in order, kill them, look them up.
+
+Calls from one process to one actor travel over one TCP connection (a ``Channel``), written in
+the order they were made and read by the host in that order, so they start in submission
+order by construction. Results come back as ordinary ObjectRefs: the host stores each result as
+Dask data under a key this side chose, and small results also ride back in the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+from distributed import Future
+from distributed.comm import connect
+
+from .. import exceptions
+from .._object_ref import ObjectRef
+from . import actor_host, actor_registry
+from .driver import Backend, new_key, pack_args
+
+WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
+
+
+@dataclass
+class CallOutcome:
+    """What a finished call left in this process: the value when it rode back in the reply."""
+
+    has_value: bool
+    value: Any = None
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+
+def registry(backend: Backend, action: str, **kwargs: Any) -> Any:
+    """Call one registry operation on the scheduler, from a user thread."""
+    ensure_registry(backend)
+    return backend.client.sync(backend.client.scheduler.raycompat_actor, action=action, **kwargs)
+
+
+def ensure_registry(backend: Backend) -> None:
+    if getattr(backend, "_registry_ready", False):
+        return
+    if not backend.in_worker:
+        actor_registry.ensure_registered(backend.client)
+    backend._registry_ready = True  # type: ignore[attr-defined]
+
+
+# -- creating and killing ----------------------------------------------------------------------
+
+
+def create_actor(
+    backend: Backend,
+    *,
+    cls: type,
+    class_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str | None,
+    namespace: str,
+    detached: bool,
+    get_if_exists: bool,
+    max_restarts: int,
+    max_concurrency: int | None,
+    env_vars: dict[str, str],
+    resources: dict[str, float] | None,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Register the actor and start its host process; return the registry's entry at once."""
+    actor_id = uuid.uuid4().hex
+    args_blob, _, nested = pack_args(backend, f"{class_name}.__init__", args, kwargs, resolve_top=False)
+    spec = actor_host.ActorSpec(
+        class_name=class_name,
+        cls_blob=cloudpickle.dumps(cls),
+        args_blob=args_blob,
+        job_id=backend.job_id,
+        namespace=namespace,
+        log_to_driver=backend.log_to_driver,
+        max_concurrency=max_concurrency,
+        env_vars=env_vars,
+    )
+    reply = registry(
+        backend,
+        "create",
+        actor_id=actor_id,
+        class_name=class_name,
+        spec=cloudpickle.dumps(spec),
+        job_id=backend.job_id,
+        name=name,
+        namespace=namespace,
+        detached=detached,
+        max_restarts=max_restarts,
+        get_if_exists=get_if_exists,
+        meta=meta,
+    )
+    if reply["status"] == "taken":
+        raise exceptions.ActorAlreadyExistsError(
+            f"The name {name} (namespace={namespace}) is already taken. Please use a different "
+            f"name or get the existing actor using ray.get_actor({name!r}, namespace={namespace!r})"
+        )
+    if reply["status"] == "exists":
+        return dict(reply["actor"])
+    _keep_until_started(backend, actor_id, nested)
+    if backend.cluster is not None:
+        backend.cluster.spawn_actor_host(actor_id, env_vars, report_exit=_exit_reporter(backend, actor_id))
+    else:
+        future = backend.client.submit(
+            actor_host.spawn_in_worker,
+            actor_id,
+            0,
+            env_vars,
+            key=new_key(f"{class_name}.__spawn__"),
+            pure=False,
+            resources=resources,
+        )
+        _hold(future)
+    return dict(reply["actor"])
+
+
+_held: set[Any] = set()
+
+
+def _hold(obj: Any) -> None:
+    """Keep ``obj`` alive until its Dask future finishes."""
+    _held.add(obj)
+    obj.add_done_callback(lambda _f: _held.discard(obj))
+
+
+def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[Any]]) -> None:
+    """Constructor arguments that are ObjectRefs must outlive the start of the actor."""
+    if not refs:
+        return
+
+    def wait() -> None:
+        try:
+            registry(backend, "wait", actor_id=actor_id, incarnation=-1, timeout=600)
+        finally:
+            refs.clear()
+
+    threading.Thread(target=wait, name="actor-args", daemon=True).start()
+
+
+def _exit_reporter(backend: Backend, actor_id: str) -> Any:
+    def report(incarnation: int) -> dict[str, Any]:
+        return dict(registry(backend, "host_exited", actor_id=actor_id, incarnation=incarnation))
+
+    return report
+
+
+def kill_actor(backend: Backend, actor_id: str, no_restart: bool) -> None:
+    """Stop the actor's process; with ``no_restart=False`` it may come back if it can restart."""
+    entry = registry(backend, "kill", actor_id=actor_id, no_restart=no_restart)
+    if entry and entry.get("address"):
+        _stop_host(backend, entry["address"])
+
+
+def _stop_host(backend: Backend, address: str) -> None:
+    try:
+        backend.client.sync(backend.client.rpc(address).raycompat_actor_exit)
+    except Exception:  # already gone
+        pass
+
+
+def forget_job(backend: Backend) -> None:
+    """The driver is leaving: its non-detached actors end with it, as in Ray."""
+    if not getattr(backend, "_registry_ready", False):
+        return
+    try:
+        ended = registry(backend, "forget_job", job_id=backend.job_id)
+    except Exception:  # the scheduler is already gone
+        return
+    for entry in ended:
+        if entry.get("address"):
+            _stop_host(backend, entry["address"])
+
+
+# -- calling -----------------------------------------------------------------------------------
+
+
+class Channel:
+    """This process's connection to one actor; calls are written in the order they are made."""
+
+    def __init__(self, backend: Backend, actor_id: str, class_name: str, max_task_retries: int) -> None:
+        self.backend = backend
+        self.actor_id = actor_id
+        self.class_name = class_name
+        self.max_task_retries = max_task_retries
+        self.loop = backend.client.loop.asyncio_loop
+        self.queue: asyncio.Queue[dict[str, Any]] | None = None
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.comm: Any = None
+        self.incarnation = -1  # of the host we talk to
+        self.failed_incarnation = -1  # newest incarnation whose connection broke
+        self.ids = itertools.count()
+        self.sender: asyncio.Task[None] | None = None
+
+    def call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        num_returns: int,
+        max_task_retries: int | None = None,
+        retry_exceptions: Any = False,
+    ) -> list[ObjectRef[Any]]:
+        """Send one call; return its ObjectRefs at once."""
+        name = f"{self.class_name}.{method}"
+        args_blob, _, nested = pack_args(self.backend, name, args, kwargs, resolve_top=False)
+        keys = [new_key(name) for _ in range(max(1, num_returns))]
+        client = self.backend.client
+        outcomes = [concurrent.futures.Future() for _ in keys]
+        refs = []
+        for key, outcome in zip(keys, outcomes):
+            ref: ObjectRef[Any] = ObjectRef(key, Future(key, client))
+            ref._call = outcome
+            refs.append(ref)
+        retries = self.max_task_retries if max_task_retries is None else max_task_retries
+        item = {
+            "msg": {
+                "method": method,
+                "args": args_blob,
+                "keys": keys,
+                "num_returns": num_returns,
+                "client": client.id,
+                "max_retries": 0,
+                "retry_exceptions": False,
+            },
+            "outcomes": outcomes,
+            "retries": retries,
+            "keepalive": nested,
+        }
+        if retry_exceptions:
+            item["msg"]["max_retries"] = retries
+            item["msg"]["retry_exceptions"] = retry_exceptions
+        self.loop.call_soon_threadsafe(self._enqueue, item)
+        return refs
+
+    def _enqueue(self, item: dict[str, Any]) -> None:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+        self.queue.put_nowait(item)
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.ensure_future(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        try:
+            await self._send_forever()
+        except Exception as exc:  # never leave callers hanging on a broken sender
+            error = exceptions.RaySystemError(f"Sending calls to actor {self.class_name} failed: {exc!r}")
+            for it in list(self.pending.values()):
+                _fail(it, error)
+            self.pending.clear()
+            while self.queue is not None and not self.queue.empty():
+                _fail(self.queue.get_nowait(), error)
+
+    async def _send_forever(self) -> None:
+        assert self.queue is not None
+        while True:
+            item = await self.queue.get()
+            batch = [item]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self._ensure_connected()
+            except exceptions.RayActorError as exc:
+                for it in batch:
+                    _fail(it, exc)
+                continue
+            msgs = []
+            for it in batch:
+                call_id = next(self.ids)
+                it["msg"]["call"] = call_id
+                it["msg"]["incarnation"] = self.incarnation
+                self.pending[call_id] = it
+                msgs.append(it["msg"])
+            try:
+                await self.comm.write(msgs)
+            except Exception:
+                await self._connection_lost()
+
+    async def _ensure_connected(self) -> None:
+        while self.comm is None:
+            info = await self.backend.client.scheduler.raycompat_actor(
+                action="wait", actor_id=self.actor_id, incarnation=self.failed_incarnation, timeout=WAIT_SLICE
+            )
+            if info is None or info["state"] == "dead":
+                raise died_error(info, self.actor_id, self.class_name)
+            if info["state"] != "alive" or info["incarnation"] <= self.failed_incarnation:
+                continue  # still starting or restarting
+            try:
+                comm = await connect(info["address"])
+                await comm.write({"op": actor_host.CONNECT_OP, "incarnation": info["incarnation"], "reply": False})
+            except Exception:
+                self.failed_incarnation = info["incarnation"]
+                continue
+            self.comm, self.incarnation = comm, info["incarnation"]
+            asyncio.ensure_future(self._read_loop(comm))
+
+    async def _read_loop(self, comm: Any) -> None:
+        try:
+            while True:
+                reply = await comm.read()
+                item = self.pending.pop(reply["call"], None)
+                if item is None:
+                    continue
+                if reply["status"] == "stale":
+                    self._resend([item])
+                elif reply["status"] == "error":
+                    _fail(item, reply["error"])
+                else:
+                    for outcome, value, inline in zip(item["outcomes"], reply["values"], reply["inline"]):
+                        outcome.set_result(CallOutcome(bool(inline), value))
+                    item["keepalive"] = None
+        except Exception:
+            if comm is self.comm:
+                await self._connection_lost()
+
+    async def _connection_lost(self) -> None:
+        """The host died: retry what may be retried, fail the rest as Ray does."""
+        if self.comm is not None:
+            self.comm.abort()
+        self.comm = None
+        lost_incarnation = self.incarnation
+        self.failed_incarnation = max(self.failed_incarnation, lost_incarnation)
+        lost, self.pending = list(self.pending.values()), {}
+        if not lost:
+            return
+        info = await self.backend.client.scheduler.raycompat_actor(
+            action="settled", actor_id=self.actor_id, incarnation=lost_incarnation
+        )
+        dead = info is None or info["state"] == "dead"
+        retry = []
+        for it in lost:
+            if dead:
+                _fail(it, died_error(info, self.actor_id, self.class_name))
+            elif it["retries"] != 0:
+                retry.append(it)
+            else:
+                _fail(it, exceptions.ActorUnavailableError(
+                    f"The actor {self.class_name} ({self.actor_id[:12]}) is restarting after its "
+                    "process died; this call may or may not have run. Set max_task_retries to "
+                    "retry such calls."
+                ))
+        self._resend(retry)
+
+    def _resend(self, items: list[dict[str, Any]]) -> None:
+        """Put calls back at the front of the queue, in their order."""
+        assert self.queue is not None
+        rest = []
+        while not self.queue.empty():
+            rest.append(self.queue.get_nowait())
+        for it in items:
+            if it["retries"] > 0:
+                it["retries"] -= 1
+        for it in [*items, *rest]:
+            self.queue.put_nowait(it)
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.ensure_future(self._send_loop())
+
+
+def _fail(item: dict[str, Any], exc: BaseException) -> None:
+    for outcome in item["outcomes"]:
+        if not outcome.done():
+            outcome.set_exception(exc)
+    item["keepalive"] = None
+
+
+def died_error(info: dict[str, Any] | None, actor_id: str, class_name: str) -> exceptions.ActorDiedError:
+    reason = (info or {}).get("error") or "The actor is dead."
+    if reason.startswith("The actor died because of an error raised in its creation task"):
+        return exceptions.ActorDiedError(reason)
+    lines = [
+        "The actor died unexpectedly before finishing this task.",
+        f"\tclass_name: {class_name}",
+        f"\tactor_id: {actor_id}",
+    ]
+    if info and info.get("pid"):
+        lines.append(f"\tpid: {info['pid']}")
+    if info and info.get("namespace"):
+        lines.append(f"\tnamespace: {info['namespace']}")
+    lines.append(reason)
+    return exceptions.ActorDiedError("\n".join(lines))
+
+
+_channels: dict[tuple[str, str], Channel] = {}
+_channels_lock = threading.Lock()
+
+
+def channel(backend: Backend, actor_id: str, class_name: str, max_task_retries: int) -> Channel:
+    """The one channel of this process (and client) to ``actor_id``."""
+    key = (backend.client.id, actor_id)
+    with _channels_lock:
+        ch = _channels.get(key)
+        if ch is None:
+            ensure_registry(backend)
+            ch = _channels[key] = Channel(backend, actor_id, class_name, max_task_retries)
+        return ch

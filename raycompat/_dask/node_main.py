@@ -1,0 +1,221 @@
+"""One node of `raycompat start`: ``python -m raycompat._dask.node_main CONFIG.json``.
+
+This process runs in the background after `raycompat start` returns. On the head node it runs
+the Dask scheduler (and its dashboard) itself; on every node it starts this machine's worker
+process and restarts it if it dies. The worker process exits when this one does (it watches
+its parent), so `raycompat stop` only has to stop this process.
+
+Layout of a node, for Ray's resource semantics: one worker process with ``num_cpus`` threads
+that advertises ``CPU=num_cpus`` (and GPU, memory and custom resources). A ``num_cpus=2`` task
+then takes two of the node's CPUs, so no more run at once than the node has CPUs.
+
+When ready it writes CONFIG's ``ready_file``: {"address", "dashboard_url", "worker_pids"},
+or {"error": "..."} if it could not start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+logger = logging.getLogger("raycompat")
+
+READY_TIMEOUT = 60.0
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _dashboard_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        from distributed.utils import get_ip
+
+        return str(get_ip())
+    return host
+
+
+class Node:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.scheduler: Any = None
+        self.address: str = config.get("address") or ""
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.stopping = asyncio.Event()
+        self.paths = config.get("tls")
+
+    def worker_commands(self) -> list[list[str]]:
+        from .cluster import worker_command
+
+        cfg = self.config
+        if cfg["num_cpus"] <= 0:
+            return []
+        resources: dict[str, float] = {"CPU": float(cfg["num_cpus"])}
+        if cfg["num_gpus"]:
+            resources["GPU"] = float(cfg["num_gpus"])
+        if cfg.get("memory"):
+            resources["memory"] = float(cfg["memory"])
+        resources.update({k: float(v) for k, v in cfg["resources"].items()})
+        name = f"raycompat-{cfg['host']}-{os.getpid()}"
+        cmd = worker_command(
+            self.address, name=name, nthreads=int(max(1, round(cfg["num_cpus"]))), resources=resources
+        )
+        return [cmd + ["--host", cfg["host"]]]
+
+    def worker_env(self) -> dict[str, str]:
+        from . import tls
+        from .cluster import worker_env
+
+        env = worker_env({})
+        env["DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING"] = "False"
+        if self.paths:
+            env.update(tls.worker_env(self.paths))
+        return env
+
+    async def start(self) -> dict[str, Any]:
+        import dask
+        from distributed import Scheduler
+
+        from . import tls
+        from .driver import DASK_SETTINGS
+
+        dask.config.set(DASK_SETTINGS)
+        cfg = self.config
+        security = tls.security(self.paths) if self.paths else None
+        dashboard_url = None
+        if cfg["head"]:
+            dashboard = cfg.get("dashboard_port")
+            self.scheduler = Scheduler(
+                host=cfg["host"],
+                port=cfg["port"],
+                protocol="tls" if self.paths else "tcp",
+                security=security,
+                dashboard=dashboard is not None,
+                dashboard_address=f"{cfg['host']}:{dashboard}" if dashboard is not None else ":0",
+                validate=False,
+            )
+            await self.scheduler
+            self.address = self.scheduler.address
+            if dashboard is not None:
+                port = self.scheduler.http_server.port
+                dashboard_url = f"http://{_dashboard_host(cfg['host'])}:{port}/status"
+        elif "://" not in self.address:
+            self.address = f"{'tls' if self.paths else 'tcp'}://{self.address}"
+        self.env = self.worker_env()
+        self.commands = self.worker_commands()
+        for cmd in self.commands:
+            self.procs.append(self._spawn(cmd))
+        await self._wait_for_workers(security)
+        return {"address": self.address, "dashboard_url": dashboard_url, "worker_pids": [p.pid for p in self.procs]}
+
+    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL)
+
+    async def _wait_for_workers(self, security: Any) -> None:
+        """Return once every worker of this node has joined the scheduler."""
+        names = {cmd[cmd.index("--name") + 1] for cmd in self.commands}
+        if not names:
+            return
+        deadline = time.monotonic() + READY_TIMEOUT
+        if self.scheduler is not None:
+            while {str(ws.name) for ws in self.scheduler.workers.values()} < names:
+                self._check_alive()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"this node's worker did not join within {READY_TIMEOUT:.0f} s")
+                await asyncio.sleep(0.1)
+            return
+        from distributed.core import rpc
+
+        async with rpc(self.address, connection_args=security.get_connection_args("client") if security else {}) as scheduler:
+            while True:
+                self._check_alive()
+                try:
+                    info = await scheduler.identity(n_workers=-1)
+                    if {str(w.get("name")) for w in info.get("workers", {}).values()} >= names:
+                        return
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"this node's worker could not join the cluster at {self.address} within "
+                        f"{READY_TIMEOUT:.0f} s"
+                    )
+                await asyncio.sleep(0.2)
+
+    def _check_alive(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"this node's worker process exited with code {proc.returncode} before joining")
+
+    async def supervise(self) -> None:
+        """Restart a worker process that dies, until we are told to stop."""
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+            if self.stopping.is_set():
+                break
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None:
+                    logger.warning("raycompat worker (pid %s) exited with code %s; starting a new one.", proc.pid, proc.returncode)
+                    await asyncio.sleep(1.0)
+                    self.procs[i] = self._spawn(self.commands[i])
+
+    async def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        if self.scheduler is not None:
+            try:
+                await asyncio.wait_for(self.scheduler.close(), 5)
+            except Exception:  # closing is best effort; the workers are stopped below anyway
+                logger.debug("scheduler close failed", exc_info=True)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def _main(config: dict[str, Any]) -> int:
+    node = Node(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.stopping.set)
+    try:
+        ready = await node.start()
+    except BaseException as exc:  # noqa: BLE001 - any failure is reported to `raycompat start`
+        _write_json(config["ready_file"], {"error": f"{type(exc).__name__}: {exc}"})
+        await node.close()
+        return 1
+    ready["pid"] = os.getpid()
+    _write_json(config["ready_file"], ready)
+    await node.supervise()
+    await node.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0]) as f:
+        config = json.load(f)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    raise SystemExit(asyncio.run(_main(config)))
+
+
+if __name__ == "__main__":
+    main()
