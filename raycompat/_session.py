@@ -50,7 +50,7 @@ class RayContext:
 
     def __init__(self, session: Session) -> None:
         backend = session.backend
-        self.dashboard_url = backend.dashboard_url
+        self.dashboard_url = backend.dashboard_url or ""  # "" without a dashboard, as in Ray
         self.python_version = platform.python_version()
         self.ray_version = __version__
         self.ray_commit = "raycompat"

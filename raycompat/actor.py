@@ -59,6 +59,7 @@ class ActorClass(Generic[T]):
         self._cls = cls
         self._default_options = options
         self._methods = _method_table(cls)
+        self._signatures = {name: signature_of(getattr(cls, name, None)) for name in self._methods}
         self._init_signature = signature_of(cls.__init__) if "__init__" in vars(cls) or cls.__init__ is not object.__init__ else None
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
@@ -117,7 +118,9 @@ class ActorClass(Generic[T]):
             resources=resources,
             meta={"methods": self._methods, "max_task_retries": opts["max_task_retries"]},
         )
-        return ActorHandle._from_entry(entry)
+        handle = ActorHandle._from_entry(entry)
+        handle._signatures = self._signatures
+        return handle
 
 
 class _ActorClassWithOptions(Generic[T]):
@@ -143,6 +146,8 @@ class ActorHandle(Generic[T]):
         self._actor_id = actor_id
         self._class_name = class_name
         self._meta = meta
+        # Method signatures, to check arguments at .remote(): known where the class is.
+        self._signatures: dict[str, Any] = {}
 
     @classmethod
     def _from_entry(cls, entry: dict[str, Any]) -> ActorHandle[Any]:
@@ -192,6 +197,9 @@ class ActorMethod:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Send the call; return its ObjectRef (a list if ``num_returns`` > 1) at once."""
+        signature = self._handle._signatures.get(self._name)
+        if signature is not None:
+            check_signature(signature, (None, *args), kwargs)
         num_returns = self._options.get("num_returns", 1)
         if num_returns is None:
             num_returns = 1

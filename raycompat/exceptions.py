@@ -179,7 +179,9 @@ class RayTaskError(RayError):
         ip: str | None = None,
         actor_repr: str | None = None,
     ) -> None:
-        super().__init__(function_name, traceback_str, cause, proctitle, pid, ip, actor_repr)
+        # Not super(): in a class that also derives from the cause's class, that would call the
+        # user's __init__ with our arguments.
+        Exception.__init__(self, function_name, traceback_str, cause, proctitle, pid, ip, actor_repr)
         self.function_name = function_name
         self.traceback_str = traceback_str
         self.cause = cause

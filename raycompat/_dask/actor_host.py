@@ -72,6 +72,7 @@ class Host:
         self.actor_loop: asyncio.AbstractEventLoop | None = None
         self.semaphore: asyncio.Semaphore | None = None
         self.records: list[dict[str, Any]] = []
+        self.killed: str | None = None  # set by ray.kill(): later calls fail at once
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class Host:
         started.wait()
 
     def _construct(self, cls: type, spec: ActorSpec) -> Any:
+        # The worker's client, made default: distributed.get_client() and Events work in methods.
+        self.worker._get_client(timeout=30)
         with self._context(f"{spec.class_name}.__init__"):
             args, kwargs = runtime.unpack_args(spec.args_blob, ())
             try:
@@ -171,7 +174,10 @@ class Host:
         method = msg["method"]
         if self.init_error is not None:
             return _failed(exceptions.ActorDiedError(self.init_error))
-        if method == TERMINATE:
+        if self.killed is not None:
+            return _failed(exceptions.ActorDiedError(self.killed))
+        if method == TERMINATE:  # runs after the calls before it; the ones after it fail
+            self.killed = "The actor is dead because it was terminated by __ray_terminate__()."
             assert self.executor is not None
             return asyncio.wrap_future(self.executor.submit(lambda: None)), start
         fn = getattr(self.instance, method, None)
@@ -246,7 +252,7 @@ class Host:
         if msg["method"] == TERMINATE:
             await self.worker.scheduler.raycompat_actor(
                 action="kill", actor_id=self.actor_id, no_restart=True,
-                reason="The actor was terminated by __ray_terminate__().",
+                reason=self.killed,
             )
             asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
@@ -267,7 +273,8 @@ class Host:
             records=records,
         )
 
-    async def handle_exit(self, comm: Any = None, **kwargs: Any) -> None:
+    async def handle_exit(self, comm: Any = None, reason: str = "", **kwargs: Any) -> None:
+        self.killed = reason or "The actor is dead because it was killed by `ray.kill`."
         asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.diagnostics.task_stream import TaskStreamPlugin
 
 HANDLER = "raycompat_actor"
 PLUGIN_NAME = "raycompat-actor-registry"
@@ -72,6 +73,8 @@ class ActorRegistry(SchedulerPlugin):
     async def start(self, scheduler: Any) -> None:
         self.scheduler = scheduler
         scheduler.handlers[HANDLER] = self.handle
+        if TaskStreamPlugin.name not in scheduler.plugins:  # where actor calls are recorded
+            scheduler.add_plugin(TaskStreamPlugin(scheduler))
 
     async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
         return await getattr(self, f"op_{action}")(**kwargs)
@@ -147,6 +150,20 @@ class ActorRegistry(SchedulerPlugin):
                 typename=None,
                 metadata={},
             )
+
+    async def op_desire(self, keys: list[str], client: str, timeout: float = 60) -> None:
+        """Register ``client``'s interest in ``keys`` once the scheduler knows them.
+
+        A ref can reach another process before the task that makes it reaches the scheduler
+        (the driver's submission and its call to an actor travel on different connections).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(k not in self.scheduler.tasks for k in keys) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        known = [k for k in keys if k in self.scheduler.tasks]
+        if known:
+            self.scheduler.client_desires_keys(keys=known, client=client)
 
     async def op_wait(self, actor_id: str, incarnation: int = -1, timeout: float = 30) -> dict[str, Any] | None:
         """Return the actor once it is alive in an incarnation newer than ``incarnation``, or dead."""

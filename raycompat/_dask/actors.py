@@ -22,7 +22,7 @@ from distributed.comm import connect
 
 from .. import exceptions
 from .._object_ref import ObjectRef
-from . import actor_host, actor_registry
+from . import actor_host
 from .driver import Backend, new_key, pack_args
 
 WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
@@ -40,17 +40,8 @@ class CallOutcome:
 
 
 def registry(backend: Backend, action: str, **kwargs: Any) -> Any:
-    """Call one registry operation on the scheduler, from a user thread."""
-    ensure_registry(backend)
+    """Call one registry operation on the scheduler (installed by every driver), from a user thread."""
     return backend.client.sync(backend.client.scheduler.raycompat_actor, action=action, **kwargs)
-
-
-def ensure_registry(backend: Backend) -> None:
-    if getattr(backend, "_registry_ready", False):
-        return
-    if not backend.in_worker:
-        actor_registry.ensure_registered(backend.client)
-    backend._registry_ready = True  # type: ignore[attr-defined]
 
 
 # -- creating and killing ----------------------------------------------------------------------
@@ -157,21 +148,23 @@ def _exit_reporter(backend: Backend, actor_id: str) -> Any:
 def kill_actor(backend: Backend, actor_id: str, no_restart: bool) -> None:
     """Stop the actor's process; with ``no_restart=False`` it may come back if it can restart."""
     entry = registry(backend, "kill", actor_id=actor_id, no_restart=no_restart)
+    if entry and entry["state"] == "dead":
+        ch = _channels.get((backend.client.id, actor_id))
+        if ch is not None:
+            ch.dead = entry  # later calls from here fail at once
     if entry and entry.get("address"):
-        _stop_host(backend, entry["address"])
+        _stop_host(backend, entry["address"], entry.get("error") or "")
 
 
-def _stop_host(backend: Backend, address: str) -> None:
+def _stop_host(backend: Backend, address: str, reason: str = "") -> None:
     try:
-        backend.client.sync(backend.client.rpc(address).raycompat_actor_exit)
+        backend.client.sync(backend.client.rpc(address).raycompat_actor_exit, reason=reason)
     except Exception:  # already gone
         pass
 
 
 def forget_job(backend: Backend) -> None:
     """The driver is leaving: its non-detached actors end with it, as in Ray."""
-    if not getattr(backend, "_registry_ready", False):
-        return
     try:
         ended = registry(backend, "forget_job", job_id=backend.job_id)
     except Exception:  # the scheduler is already gone
@@ -200,6 +193,7 @@ class Channel:
         self.failed_incarnation = -1  # newest incarnation whose connection broke
         self.ids = itertools.count()
         self.sender: asyncio.Task[None] | None = None
+        self.dead: dict[str, Any] | None = None  # the registry entry, once we know it is dead
 
     def call(
         self,
@@ -268,6 +262,8 @@ class Channel:
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
+                if self.dead is not None:
+                    raise died_error(self.dead, self.actor_id, self.class_name)
                 await self._ensure_connected()
             except exceptions.RayActorError as exc:
                 for it in batch:
@@ -291,6 +287,7 @@ class Channel:
                 action="wait", actor_id=self.actor_id, incarnation=self.failed_incarnation, timeout=WAIT_SLICE
             )
             if info is None or info["state"] == "dead":
+                self.dead = info
                 raise died_error(info, self.actor_id, self.class_name)
             if info["state"] != "alive" or info["incarnation"] <= self.failed_incarnation:
                 continue  # still starting or restarting
@@ -399,6 +396,5 @@ def channel(backend: Backend, actor_id: str, class_name: str, max_task_retries: 
     with _channels_lock:
         ch = _channels.get(key)
         if ch is None:
-            ensure_registry(backend)
             ch = _channels[key] = Channel(backend, actor_id, class_name, max_task_retries)
         return ch

@@ -25,6 +25,7 @@ logger = logging.getLogger("raycompat")
 
 LOCALHOST = "127.0.0.1"
 QUICK_DEATH_SECONDS = 5.0
+EMBEDDED_WORKER_ENV = "RAYCOMPAT_EMBEDDED_WORKER"  # set in our workers: tasks cap num_cpus at 1 there too
 
 
 def worker_command(
@@ -64,6 +65,7 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     env["PYTHONUNBUFFERED"] = "1"
+    env[EMBEDDED_WORKER_ENV] = "1"
     env.update(env_vars or {})
     return env
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import os
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from distributed import Client, Future
 from .. import exceptions
 from .._object_ref import ObjectRef
 from . import nodes, runtime
-from .cluster import EmbeddedCluster
+from .cluster import EMBEDDED_WORKER_ENV, EmbeddedCluster
 
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
 # use them, as Ray inlines small objects: no scheduler round trip at put() time.
@@ -56,6 +57,10 @@ class Backend:
         self.log_to_driver = log_to_driver
         self.cpu_cap: float | None = 1.0 if cluster is not None else None
         self._output_lock = threading.Lock()
+        if not in_worker:  # the scheduler extension for actors and cross-process refs
+            from .actor_registry import ensure_registered
+
+            ensure_registered(client)
         if log_to_driver and not in_worker:
             client.subscribe_topic(runtime.OUTPUT_TOPIC, self._print_output)
 
@@ -160,6 +165,8 @@ def worker_backend_or_none() -> Backend | None:
         if _on_event_loop(worker):
             return None  # a client cannot be made from the loop it runs on
         backend = Backend(distributed.get_client(), None, log_to_driver=False, in_worker=True)
+        if os.environ.get(EMBEDDED_WORKER_ENV):  # nested tasks get the driver's CPU cap
+            backend.cpu_cap = 1.0
         worker._raycompat_backend = backend
     return backend
 
@@ -280,7 +287,27 @@ def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
         materialize(backend or _backend_for_pickling(), ref)
     if ref._future is not None and runtime._worker is not None:
         runtime.keep_alive(ref._future)
+        if _packing.refs is None and not _on_event_loop(runtime._worker):
+            wait_until_known(ref._future)  # it leaves in a result or a put: another client will want it
     return rebuild_ref, (ref._key,)
+
+
+def wait_until_known(future: Future) -> None:
+    """Wait until the scheduler knows a key this process has just submitted.
+
+    A task that returns a fresh ObjectRef sends its result and the submission over different
+    connections; without this wait the driver could ask for the key before the scheduler has it,
+    and Dask would ignore the request.
+    """
+    if future.status != "pending":
+        return  # the scheduler has reported on it, so it knows it
+    client, key = future.client, future.key
+
+    async def known() -> None:
+        while (await client.scheduler.get_task_status(keys=[key])).get(key) is None:
+            await asyncio.sleep(0.005)
+
+    client.sync(known)
 
 
 def _backend_for_pickling() -> Backend:
@@ -308,9 +335,15 @@ def _client_if_ready() -> Client | None:
 
 
 def bind(ref: ObjectRef[Any], client: Client) -> None:
-    """Give an unpickled ref a Dask future and tell the scheduler we want the key kept."""
+    """Give an unpickled ref a Dask future and tell the scheduler we want the key kept.
+
+    The registry waits until the scheduler knows the key: the task making it may still be on
+    its way from another process. Nothing here blocks, so it is safe on the event loop.
+    """
     ref._future = Future(ref._key, client)
-    client._send_to_scheduler({"op": "client-desires-keys", "keys": [ref._key], "client": client.id})
+    client.loop.add_callback(
+        client.scheduler.raycompat_actor, action="desire", keys=[ref._key], client=client.id
+    )
 
 
 def future_if_stored(ref: ObjectRef[Any]) -> Future | None:

@@ -179,7 +179,7 @@ class Node:
                 proc.terminate()
         if self.scheduler is not None:
             try:
-                await asyncio.wait_for(self.scheduler.close(), 5)
+                await asyncio.wait_for(self.scheduler.close(), 2)
             except Exception:  # closing is best effort; the workers are stopped below anyway
                 logger.debug("scheduler close failed", exc_info=True)
         for proc in self.procs:

@@ -208,8 +208,8 @@ def run_task(spec: TaskSpec, *deps: Any) -> Any:
     saved = (context.job_id, context.name, context.key, context.log_to_driver, context.namespace)
     context.job_id, context.name, context.key = spec.job_id, spec.name, key
     context.log_to_driver, context.namespace = spec.log_to_driver, spec.namespace
-    if spec.env_vars:
-        os.environ.update(spec.env_vars)
+    env_before = {name: os.environ.get(name) for name in spec.env_vars}
+    os.environ.update(spec.env_vars)
     if key is not None:
         _running[key] = threading.get_ident()
     try:
@@ -221,6 +221,11 @@ def run_task(spec: TaskSpec, *deps: Any) -> Any:
         if key is not None:
             _running.pop(key, None)
             _cancelled.discard(key)
+        for name, value in env_before.items():  # the task's env_vars must not leak into the next task
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         (context.job_id, context.name, context.key, context.log_to_driver, context.namespace) = saved
 
 
