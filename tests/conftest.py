@@ -1,14 +1,25 @@
 """Shared fixtures: one embedded cluster for the whole run, and a ``ray`` fixture per test.
 
 Starting a cluster is the slow part, so tests share one (real worker processes, so every test
-also proves pickling). Only tests about init/shutdown themselves start their own.
+also proves pickling). Tests about init/shutdown, the CLI and the alias run in a fresh
+interpreter through ``run_python``, so nothing they do leaks into the shared session.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import distributed
 import pytest
 
 import raycompat
+
+SUBPROCESS_TIMEOUT = 90
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +36,94 @@ def ray(ray_session):
     """The raycompat module, initialized on the shared cluster."""
     assert raycompat.is_initialized()
     return raycompat
+
+
+@pytest.fixture(scope="session")
+def dask_client(ray_session):
+    """A plain Dask client on the shared cluster, for test signals (events) only."""
+    client = distributed.Client(ray_session.address_info["address"], set_as_default=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_event(dask_client):
+    """Return a factory of ``distributed.Event``s: tasks wait on or set them by name.
+
+    Usage: ``ev = make_event()``; pass ``ev.name`` to a task, which calls
+    ``distributed.Event(name).wait()`` or ``.set()``; the test calls ``ev.set()`` / ``ev.wait(30)``.
+    """
+    made = []
+
+    def make() -> distributed.Event:
+        event = distributed.Event(f"test-{uuid.uuid4().hex}", client=dask_client)
+        made.append(event)
+        return event
+
+    yield make
+    for event in made:  # never leave a task blocked on a test's event
+        event.set()
+
+
+def python_env(extra: dict[str, str] | None = None, state_dir: Path | None = None) -> dict[str, str]:
+    """The environment for a child interpreter: ours, with no RAY_ADDRESS and a private
+    RAYCOMPAT_STATE_DIR (so ``address="auto"`` finds no real cluster), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAYCOMPAT_STATE_DIR")}
+    env["RAYCOMPAT_STATE_DIR"] = str(state_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "raycompat-tests-none")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_python(tmp_path):
+    """Run a Python script in a fresh interpreter and return the CompletedProcess.
+
+    ``run_python(source, *args, via="raycompat")`` writes ``source`` (dedented) to a file and
+    runs ``python -m raycompat FILE ARGS``; ``via="python"`` runs ``python FILE ARGS`` and
+    ``via="cli"`` runs ``raycompat run FILE ARGS``.
+    """
+
+    def run(
+        source: str,
+        *args: str,
+        via: str = "raycompat",
+        env: dict[str, str] | None = None,
+        name: str = "script.py",
+        timeout: float = SUBPROCESS_TIMEOUT,
+    ) -> subprocess.CompletedProcess[str]:
+        script = tmp_path / name
+        script.write_text(textwrap.dedent(source))
+        return run_file(script, *args, via=via, env=env, cwd=tmp_path, timeout=timeout)
+
+    return run
+
+
+def run_file(
+    script: Path,
+    *args: str,
+    via: str = "raycompat",
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = SUBPROCESS_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter (see ``run_python``)."""
+    launcher = {
+        "raycompat": [sys.executable, "-m", "raycompat"],
+        "python": [sys.executable],
+        "cli": [str(Path(sys.executable).with_name("raycompat")), "run"],
+    }[via]
+    return subprocess.run(
+        [*launcher, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=python_env(env, state_dir=(cwd or script.parent) / "raycompat-state"),
+        cwd=cwd or script.parent,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    """The exit code and output of a child process, for assertion messages."""
+    return f"exit code {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
