@@ -92,7 +92,8 @@ class RemoteFunction(Generic[R]):
             max_retries=opts["max_retries"] if opts["retry_exceptions"] else 0,
             retry_exceptions=_options.retry_exception_types(opts["retry_exceptions"]),
             env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
-            log_to_driver=backend.log_to_driver,
+            # A nested task prints to the driver if the task that submits it does.
+            log_to_driver=runtime.context.log_to_driver if backend.in_worker else backend.log_to_driver,
             namespace=session.namespace,
         )
         resources = driver.task_resources(

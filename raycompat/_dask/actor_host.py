@@ -35,6 +35,8 @@ logger = logging.getLogger("raycompat")
 
 CONNECT_OP = "raycompat_actor_connect"
 EXIT_OP = "raycompat_actor_exit"
+ASSIGN_OP = "raycompat_actor_assign"
+SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size also travel in the reply
 TERMINATE = "__ray_terminate__"
 
@@ -273,6 +275,14 @@ class Host:
             records=records,
         )
 
+    async def handle_assign(self, comm: Any = None, actor_id: str = "", incarnation: int = 0) -> str:
+        """A spare host becomes the host of ``actor_id``."""
+        if self.actor_id != SPARE:
+            return "taken"
+        self.actor_id, self.incarnation = actor_id, incarnation
+        asyncio.ensure_future(self.start())
+        return "OK"
+
     async def handle_exit(self, comm: Any = None, reason: str = "", **kwargs: Any) -> None:
         self.killed = reason or "The actor is dead because it was killed by `ray.kill`."
         asyncio.get_running_loop().call_later(0.05, os._exit, 0)
@@ -326,15 +336,64 @@ class HostWorker(Worker):
 
 
 def setup(worker: Any, actor_id: str, incarnation: int) -> Host:
-    """Turn this worker process into the host of ``actor_id``."""
+    """Turn this worker process into the host of ``actor_id`` (or a spare, for ``SPARE``)."""
     host = Host(worker, actor_id, incarnation)
     worker.handlers[CONNECT_OP] = host.handle_connect
     worker.handlers[EXIT_OP] = host.handle_exit
-    asyncio.ensure_future(host.start())
+    if actor_id == SPARE:
+        worker.handlers[ASSIGN_OP] = host.handle_assign
+        # Make the worker's client while idle: actors use it for get(), put() and tasks.
+        asyncio.get_running_loop().run_in_executor(None, worker._get_client, 30)
+    else:
+        asyncio.ensure_future(host.start())
     return host
 
 
 # -- starting and restarting hosts ----------------------------------------------------------------
+
+
+def launch(
+    scheduler_address: str, actor_id: str, incarnation: int, env: dict[str, str], quiet: bool = False, name: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a host process for ``actor_id`` (or a spare host, with ``SPARE``)."""
+    from .cluster import worker_command
+
+    cmd = worker_command(
+        scheduler_address,
+        name=name or f"actor-{actor_id[:12]}-{incarnation}",
+        nthreads=1,
+        resources={},
+        actor_id=actor_id,
+        incarnation=incarnation,
+    )
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+
+
+def supervise(
+    proc: subprocess.Popen[bytes],
+    scheduler_address: str,
+    actor_id: str,
+    incarnation: int,
+    report_exit: Callable[[int], dict[str, Any]],
+    env: dict[str, str],
+    quiet: bool = False,
+) -> None:
+    """Watch the host process; start it again while the registry says the actor may restart."""
+
+    def watch(proc: subprocess.Popen[bytes], inc: int) -> None:
+        while True:
+            proc.wait()
+            try:
+                decision = report_exit(inc)
+            except Exception:  # the scheduler is gone: nothing to restart for
+                return
+            if not decision.get("restart"):
+                return
+            inc = decision["incarnation"]
+            proc = launch(scheduler_address, actor_id, inc, env, quiet)
+
+    threading.Thread(target=watch, args=(proc, incarnation), name=f"actor-{actor_id[:8]}", daemon=True).start()
 
 
 def spawn(
@@ -345,36 +404,9 @@ def spawn(
     env: dict[str, str],
     quiet: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start the host process, and a thread that restarts it while the registry says so."""
-    from .cluster import worker_command
-
-    def launch(inc: int) -> subprocess.Popen[bytes]:
-        cmd = worker_command(
-            scheduler_address,
-            name=f"actor-{actor_id[:12]}-{inc}",
-            nthreads=1,
-            resources={},
-            actor_id=actor_id,
-            incarnation=inc,
-        )
-        out = subprocess.DEVNULL if quiet else None
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-
-    proc = launch(incarnation)
-
-    def supervise(proc: subprocess.Popen[bytes], inc: int) -> None:
-        while True:
-            proc.wait()
-            try:
-                decision = report_exit(inc)
-            except Exception:  # the scheduler is gone: nothing to restart for
-                return
-            if not decision.get("restart"):
-                return
-            inc = decision["incarnation"]
-            proc = launch(inc)
-
-    threading.Thread(target=supervise, args=(proc, incarnation), name=f"actor-{actor_id[:8]}", daemon=True).start()
+    """Start the host process and its supervisor."""
+    proc = launch(scheduler_address, actor_id, incarnation, env, quiet)
+    supervise(proc, scheduler_address, actor_id, incarnation, report_exit, env, quiet)
     return proc
 
 
@@ -394,4 +426,3 @@ def spawn_in_worker(actor_id: str, incarnation: int, env_vars: dict[str, str]) -
 
     proc = spawn(worker.scheduler.address, actor_id, incarnation, report_exit, worker_env(env_vars))
     return proc.pid
-

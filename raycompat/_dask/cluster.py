@@ -10,6 +10,7 @@ so the cluster keeps its CPU slots, as a Ray node keeps its worker pool.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 from typing import Any
 from distributed import Scheduler
-from distributed.utils import LoopRunner
+from distributed.utils import LoopRunner, sync
 
 logger = logging.getLogger("raycompat")
 
@@ -102,6 +103,8 @@ class EmbeddedCluster:
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._actor_procs: list[subprocess.Popen[bytes]] = []
+        self._spare: tuple[str, subprocess.Popen[bytes]] | None = None
+        self._spare_count = 0
         self._started: dict[str, float] = {}
         self._quick_deaths: dict[str, int] = {}
         self.restarts = 0
@@ -168,13 +171,66 @@ class EmbeddedCluster:
                 self._launch(name)
 
     def spawn_actor_host(self, actor_id: str, env_vars: dict[str, str], report_exit: Any) -> None:
-        """Start the process of a new actor as our child (see actor_host)."""
-        from .actor_host import spawn
+        """Give a new actor its process: a spare host started ahead of need, or a new one.
+
+        A new Python process takes about a second to import Dask; a spare makes creating an
+        actor take milliseconds, as Ray's prestarted workers do.
+        """
+        from . import actor_host
 
         env = {**self._env, **env_vars}
-        proc = spawn(self.scheduler_address, actor_id, 0, report_exit, env, quiet=self._quiet)
+        proc = self._claim_spare(actor_id) if not env_vars else None
+        if proc is None:
+            proc = actor_host.launch(self.scheduler_address, actor_id, 0, env, self._quiet)
+        actor_host.supervise(proc, self.scheduler_address, actor_id, 0, report_exit, env, self._quiet)
         with self._lock:
             self._actor_procs.append(proc)
+        self._launch_spare()
+
+    def _launch_spare(self) -> None:
+        from . import actor_host
+
+        if self._closing.is_set():
+            return
+        self._spare_count += 1
+        name = f"actor-spare-{self._spare_count}"
+        proc = actor_host.launch(self.scheduler_address, actor_host.SPARE, 0, self._env, self._quiet, name=name)
+        with self._lock:
+            self._spare = (name, proc)
+            self._actor_procs.append(proc)
+
+    def _claim_spare(self, actor_id: str) -> subprocess.Popen[bytes] | None:
+        """Hand the spare host to ``actor_id`` if it is up; None if there is none ready."""
+        from . import actor_host
+
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None or spare[1].poll() is not None:
+            return None
+        name, proc = spare
+
+        async def assign() -> str | None:
+            while proc.poll() is None:  # a spare still starting is nearer ready than a new one
+                address = next((ws.address for ws in self.scheduler.workers.values() if ws.name == name), None)
+                if address is not None:
+                    return str(await self.scheduler.rpc(address).raycompat_actor_assign(actor_id=actor_id, incarnation=0))
+                await asyncio.sleep(0.02)
+            return None
+
+        try:
+            reply = sync(self.loop, assign, callback_timeout=20)
+        except Exception:
+            logger.warning("claiming the spare actor host failed", exc_info=True)
+            reply = None
+        if reply != "OK":
+            proc.kill()
+            return None
+        return proc
+
+    def start_spare_host(self) -> None:
+        """Start a spare actor host now, so that the first actor starts at once."""
+        if self._spare is None:
+            self._launch_spare()
 
     def worker_pids(self) -> list[int]:
         with self._lock:
@@ -203,8 +259,3 @@ class EmbeddedCluster:
     def __repr__(self) -> str:
         return f"<EmbeddedCluster {self.scheduler_address} workers={len(self._procs)}>"
 
-
-def spawn_process(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.Popen[bytes]:
-    """Start a helper process (an actor host) that dies with us."""
-    out = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)

@@ -136,6 +136,7 @@ def start_embedded(
     except BaseException:
         cluster.close()
         raise
+    cluster.start_spare_host()
     return Backend(client, cluster, log_to_driver=log_to_driver)
 
 
