@@ -120,6 +120,8 @@ class ActorClass(Generic[T]):
         )
         handle = ActorHandle._from_entry(entry)
         handle._signatures = self._signatures
+        if entry["state"] == "pending" and opts["lifetime"] != "detached":
+            _owned.add(handle)  # created here: it ends when the last handle here is gone
         return handle
 
 
@@ -148,6 +150,7 @@ class ActorHandle(Generic[T]):
         self._meta = meta
         # Method signatures, to check arguments at .remote(): known where the class is.
         self._signatures: dict[str, Any] = {}
+        self._owned = False
 
     @classmethod
     def _from_entry(cls, entry: dict[str, Any]) -> ActorHandle[Any]:
@@ -160,7 +163,14 @@ class ActorHandle(Generic[T]):
         return ActorMethod(self, name, methods[name])
 
     def __reduce__(self) -> Any:
+        _owned.escaped(self._actor_id)  # a copy lives elsewhere: no longer ours alone to end
         return ActorHandle, (self._actor_id, self._class_name, self._meta)
+
+    def __del__(self) -> None:
+        try:
+            _owned.discard(self)
+        except Exception:  # interpreter shutdown: the session ends the actor anyway
+            pass
 
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id})"
@@ -221,6 +231,45 @@ class ActorMethod:
 
     def __repr__(self) -> str:
         return f"<ActorMethod {self._handle._class_name}.{self._name}>"
+
+
+class _OwnedActors:
+    """Counts the handles of the actors created in this process.
+
+    Ray ends a non-detached actor when its last handle is gone. Here the creator's handles are
+    counted; when the last one is dropped and no copy was ever sent elsewhere (pickled) or
+    looked up by name, the actor gets ``__ray_release__``: it ends after the calls already sent.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._escaped: set[str] = set()
+
+    def add(self, handle: ActorHandle[Any]) -> None:
+        handle._owned = True
+        self._counts[handle._actor_id] = self._counts.get(handle._actor_id, 0) + 1
+
+    def escaped(self, actor_id: str) -> None:
+        if actor_id in self._counts:
+            self._escaped.add(actor_id)
+
+    def discard(self, handle: ActorHandle[Any]) -> None:
+        actor_id = handle.__dict__.get("_actor_id")
+        if not handle.__dict__.get("_owned") or actor_id not in self._counts:
+            return
+        self._counts[actor_id] -= 1
+        if self._counts[actor_id] > 0:
+            return
+        del self._counts[actor_id]
+        if actor_id in self._escaped:
+            self._escaped.discard(actor_id)
+            return
+        session = _session.current_or_none()
+        if session is not None:
+            _actors.release_actor(session.backend, actor_id, handle._class_name)
+
+
+_owned = _OwnedActors()
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:

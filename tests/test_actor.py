@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import time
 
+import psutil
 import pytest
 from distributed import Event
 
@@ -293,6 +295,25 @@ def test_ray_terminate_ends_the_actor_after_pending_calls(ray):
     assert ray.get([first, done], timeout=60) == [1, None]
     with pytest.raises(exceptions.ActorDiedError):
         ray.get(counter.increment.remote(), timeout=60)
+
+
+def test_actor_ends_when_its_last_handle_is_gone_unless_detached(ray):
+    counter = Counter.remote()
+    pending = counter.increment.remote()
+    pid = ray.get(counter.pid.remote())
+    del counter
+    gc.collect()
+    assert ray.get(pending) == 1  # calls sent before the handle went still complete
+    psutil.Process(pid).wait(timeout=30)  # then the actor's process ends
+
+    name = f"detached-{time.monotonic_ns()}"
+    detached = Counter.options(name=name, lifetime="detached").remote()
+    pid = ray.get(detached.pid.remote())
+    del detached
+    gc.collect()
+    survivor = ray.get_actor(name)
+    assert ray.get(survivor.pid.remote()) == pid
+    ray.kill(survivor)
 
 
 def test_process_death_raises_actor_died_error(ray):

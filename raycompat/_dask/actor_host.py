@@ -39,6 +39,7 @@ ASSIGN_OP = "raycompat_actor_assign"
 SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size also travel in the reply
 TERMINATE = "__ray_terminate__"
+RELEASE = "__ray_release__"  # the creator's last handle is gone
 
 
 @dataclass
@@ -178,6 +179,9 @@ class Host:
             return _failed(exceptions.ActorDiedError(self.init_error))
         if self.killed is not None:
             return _failed(exceptions.ActorDiedError(self.killed))
+        if method == RELEASE:
+            assert self.executor is not None
+            return asyncio.wrap_future(self.executor.submit(lambda: None)), start
         if method == TERMINATE:  # runs after the calls before it; the ones after it fail
             self.killed = "The actor is dead because it was terminated by __ray_terminate__()."
             assert self.executor is not None
@@ -251,6 +255,11 @@ class Host:
             reply["inline"] = small
         async with write_lock:
             await comm.write(reply)
+        if msg["method"] == RELEASE:
+            reply = await self.worker.scheduler.raycompat_actor(action="release", actor_id=self.actor_id)
+            if reply and reply.get("state") == "dead":
+                self.killed = reply.get("error")
+                asyncio.get_running_loop().call_later(0.05, os._exit, 0)
         if msg["method"] == TERMINATE:
             await self.worker.scheduler.raycompat_actor(
                 action="kill", actor_id=self.actor_id, no_restart=True,

@@ -39,6 +39,7 @@ class Entry:
     restarts: int = 0
     no_restart: bool = False
     error: str | None = None  # why it is dead
+    shared: bool = False  # looked up by name: others may hold handles
     pid: int | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -102,6 +103,7 @@ class ActorRegistry(SchedulerPlugin):
             existing = self.names.get((namespace, name))
             if existing is not None and self.actors[existing].state != "dead":
                 if get_if_exists:
+                    self.actors[existing].shared = True
                     return {"status": "exists", "actor": self.actors[existing].public()}
                 return {"status": "taken"}
         entry = Entry(actor_id, class_name, spec, job_id, name, namespace, detached, max_restarts, meta)
@@ -204,6 +206,8 @@ class ActorRegistry(SchedulerPlugin):
         entry = self.actors.get(actor_id) if actor_id else None
         if entry is None or entry.state == "dead":
             return None
+        if name is not None:
+            entry.shared = True
         return entry.public()
 
     async def op_list(self, namespace: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
@@ -228,6 +232,15 @@ class ActorRegistry(SchedulerPlugin):
             entry.state = "restarting"
         self._changed(entry)
         return entry.public()
+
+    async def op_release(self, actor_id: str) -> dict[str, Any] | None:
+        """The creator's last handle is gone: the actor ends unless others may hold handles."""
+        entry = self.actors.get(actor_id)
+        if entry is None or entry.shared or entry.detached:
+            return None
+        return await self.op_kill(
+            actor_id, no_restart=True, reason="The actor is dead because all references to the actor were removed."
+        )
 
     async def op_host_exited(self, actor_id: str, incarnation: int) -> dict[str, Any]:
         """The host process ended; decide whether the spawner starts it again."""

@@ -163,6 +163,17 @@ def _stop_host(backend: Backend, address: str, reason: str = "") -> None:
         pass
 
 
+def release_actor(backend: Backend, actor_id: str, class_name: str) -> None:
+    """The creator dropped its last handle: end the actor after the calls already sent.
+
+    Safe from any thread (it runs when a handle is garbage collected): nothing blocks.
+    """
+    try:
+        channel(backend, actor_id, class_name, 0).call(actor_host.RELEASE, (), {}, 0)
+    except Exception:  # the session is closing: the actor ends with it anyway
+        pass
+
+
 def forget_job(backend: Backend) -> None:
     """The driver is leaving: its non-detached actors end with it, as in Ray."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,19 @@ def _exit_with_parent(parent_pid: int) -> None:
             time.sleep(0.25)
 
     threading.Thread(target=watch, name="raycompat-parent-watch", daemon=True).start()
+
+
+class _QuietExpectedErrors(logging.Filter):
+    """Drop two Dask worker reports that a Ray user would see as noise on the driver's terminal.
+
+    "Compute Failed": the task's error already reaches its caller as a RayTaskError.
+    A failed heartbeat: at shutdown the scheduler closes before its workers do.
+    """
+
+    QUIET = ("Compute Failed", "Failed to communicate with scheduler during heartbeat")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.QUIET)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -74,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--actor-id", default=None, help="host this actor (see actor_host)")
     parser.add_argument("--incarnation", type=int, default=0)
     args = parser.parse_args(argv)
+    logging.getLogger("distributed.worker").addFilter(_QuietExpectedErrors())
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
     from .._alias import install_as_ray
