@@ -89,7 +89,7 @@ class RemoteFunction(Generic[R]):
             args_blob=args_blob,
             job_id=backend.job_id,
             num_returns=num_returns,
-            max_retries=opts["max_retries"] if opts["retry_exceptions"] else 0,
+            max_retries=opts["max_retries"],
             retry_exceptions=_options.retry_exception_types(opts["retry_exceptions"]),
             env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
             # A nested task prints to the driver if the task that submits it does.

@@ -20,6 +20,8 @@ from distributed.diagnostics.task_stream import TaskStreamPlugin
 HANDLER = "raycompat_actor"
 PLUGIN_NAME = "raycompat-actor-registry"
 HOST_PREFIX = "actor-"
+CRASHES = "raycompat_crashes"  # task annotation: worker crashes while it ran
+CRASH_STIMULI = ("handle-worker-cleanup", "remove-worker", "worker-died")
 
 
 @dataclass
@@ -280,6 +282,18 @@ class ActorRegistry(SchedulerPlugin):
             del self.names[(entry.namespace, entry.name)]
 
     # -- scheduler hooks ----------------------------------------------------------------------
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str = "", **kwargs: Any) -> None:
+        """Count, per task, the worker crashes it was running in.
+
+        Dask counts them too, against one limit for every task (``allowed-failures``); Ray's
+        ``max_retries`` is per task. The count travels to the next worker in the task's
+        annotations, where the task wrapper raises WorkerCrashedError once it is too high.
+        """
+        if start == "processing" and finish == "released" and stimulus_id.startswith(CRASH_STIMULI):
+            ts = self.scheduler.tasks.get(key)
+            if ts is not None:
+                ts.annotations = {**(ts.annotations or {}), CRASHES: ts.suspicious}
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         """A host that vanishes without its spawner reporting (a lost machine) leaves its actor

@@ -38,6 +38,15 @@ DASK_SETTINGS = {
     "distributed.worker.daemon": False,
 }
 
+# Settings of the scheduler we start ourselves.
+EMBEDDED_SCHEDULER_SETTINGS = {
+    # Ray's max_retries is per task and checked by the task wrapper; Dask's limit is only a cap.
+    "distributed.scheduler.allowed-failures": 100,
+    # One task per thread on a worker: a worker that dies takes only its running task with it,
+    # so a neighbour's crash never counts against innocent queued tasks.
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
 
 class Backend:
     """A connection to a Dask cluster, and the cluster itself when we started it."""
@@ -119,7 +128,7 @@ def start_embedded(
     log_to_driver: bool,
 ) -> Backend:
     """Start a scheduler here and ``num_cpus`` one-thread worker processes, then connect."""
-    dask.config.set(DASK_SETTINGS)
+    dask.config.set({**DASK_SETTINGS, **EMBEDDED_SCHEDULER_SETTINGS})
     first_worker = {"CPU": 1.0, **({"GPU": float(num_gpus)} if num_gpus else {}), **resources}
     cluster = EmbeddedCluster(
         num_workers=max(1, num_cpus),

@@ -229,7 +229,23 @@ def run_task(spec: TaskSpec, *deps: Any) -> Any:
         (context.job_id, context.name, context.key, context.log_to_driver, context.namespace) = saved
 
 
+def _crashes_so_far(key: str | None) -> int:
+    """How often a worker died while running this task (counted by the scheduler extension)."""
+    if key is None or _worker is None:
+        return 0
+    ts = _worker.state.tasks.get(key)
+    annotations = getattr(ts, "annotations", None) or {}
+    return int(annotations.get("raycompat_crashes", 0))
+
+
 def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
+    crashes = _crashes_so_far(current_key())
+    if crashes and spec.max_retries != -1 and crashes > spec.max_retries:
+        raise exceptions.WorkerCrashedError(
+            f"The worker running task {spec.name!r} died {crashes} time(s), more than its "
+            f"max_retries={spec.max_retries}. Raise max_retries, or see why the worker died "
+            "(memory, a crash in native code, os._exit)."
+        )
     try:
         args, kwargs = unpack_args(spec.args_blob, deps)
     except exceptions.RayError:
@@ -247,7 +263,7 @@ def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
         except BaseException as exc:  # noqa: BLE001 - any user error becomes a RayTaskError
             if _is_cancel(exc):
                 raise exceptions.TaskCancelledError(current_key()) from None
-            if attempt < spec.max_retries and _should_retry(spec.retry_exceptions, exc):
+            if (spec.max_retries == -1 or attempt < spec.max_retries) and _should_retry(spec.retry_exceptions, exc):
                 attempt += 1
                 continue
             raise wrap_exception(spec.name, exc) from None
