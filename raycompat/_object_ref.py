@@ -22,7 +22,7 @@ class ObjectRef(Generic[T]):
     worker needs them.
     """
 
-    __slots__ = ("_key", "_future", "_value", "_has_value", "_call", "__weakref__")
+    __slots__ = ("_key", "_future", "_value", "_has_value", "_call", "_watched", "__weakref__")
 
     def __init__(self, key: str, future: Any = None) -> None:
         self._key = key
@@ -30,6 +30,7 @@ class ObjectRef(Generic[T]):
         self._value: Any = None  # the value, when this process holds it
         self._has_value = False
         self._call: concurrent.futures.Future[Any] | None = None  # an actor call in flight
+        self._watched = False  # wait() has a done-callback on it
 
     def hex(self) -> str:
         """Return the ID as 56 hex digits, as Ray does."""

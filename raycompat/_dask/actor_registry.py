@@ -17,6 +17,8 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.diagnostics.task_stream import TaskStreamPlugin
 
+from . import tuning
+
 HANDLER = "raycompat_actor"
 PLUGIN_NAME = "raycompat-actor-registry"
 HOST_PREFIX = "actor-"
@@ -78,6 +80,8 @@ class ActorRegistry(SchedulerPlugin):
         scheduler.handlers[HANDLER] = self.handle
         if TaskStreamPlugin.name not in scheduler.plugins:  # where actor calls are recorded
             scheduler.add_plugin(TaskStreamPlugin(scheduler))
+        for worker in scheduler.workers:
+            self.add_worker(scheduler, worker)
 
     async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
         return await getattr(self, f"op_{action}")(**kwargs)
@@ -294,6 +298,12 @@ class ActorRegistry(SchedulerPlugin):
             ts = self.scheduler.tasks.get(key)
             if ts is not None:
                 ts.annotations = {**(ts.annotations or {}), CRASHES: ts.suspicious}
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        """Send to the worker with little batching delay (Dask's default is 5 ms), see tuning."""
+        comm = scheduler.stream_comms.get(worker)
+        if comm is not None:
+            comm.interval = tuning.STREAM_INTERVAL
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         """A host that vanishes without its spawner reporting (a lost machine) leaves its actor

@@ -25,7 +25,7 @@ from distributed import Client, Future
 
 from .. import exceptions
 from .._object_ref import ObjectRef
-from . import nodes, runtime
+from . import nodes, runtime, tuning
 from .cluster import EMBEDDED_WORKER_ENV, EmbeddedCluster
 
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
@@ -66,6 +66,7 @@ class Backend:
         self.log_to_driver = log_to_driver
         self.cpu_cap: float | None = 1.0 if cluster is not None else None
         self._output_lock = threading.Lock()
+        tuning.fast_client(client)
         if not in_worker:  # the scheduler extension for actors and cross-process refs
             from .actor_registry import ensure_registered
 
@@ -140,7 +141,7 @@ def start_embedded(
         quiet_workers=not log_to_driver,
     )
     try:
-        client = Client(cluster.scheduler_address, set_as_default=False)
+        client = Client(cluster.scheduler_address, loop=cluster.loop, set_as_default=False)
         client.wait_for_workers(max(1, num_cpus), timeout=60)
     except BaseException:
         cluster.close()
@@ -401,8 +402,13 @@ def submit_task(
     *,
     resources: dict[str, float] | None,
     num_returns: int,
+    workers: list[str] | None = None,
+    allow_other_workers: bool = False,
 ) -> list[ObjectRef[Any]]:
-    """Submit one task; return its ``num_returns`` ObjectRefs at once."""
+    """Submit one task; return its ``num_returns`` ObjectRefs at once.
+
+    ``workers`` (hosts or addresses) restricts where it runs: node affinity, placement groups.
+    """
     client = backend.client
     key = new_key(spec.name)
     future = client.submit(
@@ -412,6 +418,8 @@ def submit_task(
         key=key,
         pure=False,
         resources=resources,
+        workers=workers,
+        allow_other_workers=allow_other_workers,
     )
     if num_returns == 1:
         futures = [future]
@@ -485,19 +493,7 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
                 assert future is not None
                 futures[ref._key] = future
         if futures:
-            try:
-                _dask_wait(backend, list(futures.values()), _remaining(deadline))
-            except distributed.TimeoutError:
-                waiting = sum(not f.done() for f in futures.values())
-                raise _timeout_error(timeout, len(refs), waiting) from None
-            for ref in refs:  # the first failure in the order of refs, as Ray raises it
-                future = futures.get(ref._key)
-                if future is not None and future.status != "finished":
-                    raise task_failure(future)
-            try:
-                values = dict(zip(futures, backend.client.gather(list(futures.values()))))
-            except Exception as exc:
-                raise _system_error(exc) from exc
+            values = _gather(backend, refs, futures, deadline, timeout)
     out = []
     for ref in refs:
         value = ref._value if ref._has_value else values[ref._key]
@@ -505,6 +501,29 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
             raise value.error
         out.append(value)
     return out
+
+
+def _gather(
+    backend: Backend,
+    refs: list[ObjectRef[Any]],
+    futures: dict[str, Future],
+    deadline: float | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    """Wait for and fetch ``futures`` in one round trip; raise the first failure in ``refs`` order."""
+    client = backend.client
+    try:
+        fetched = client.sync(client._gather, list(futures.values()), callback_timeout=_remaining(deadline))
+    except (TimeoutError, distributed.TimeoutError):
+        waiting = sum(not f.done() for f in futures.values())
+        raise _timeout_error(timeout, len(refs), waiting) from None
+    except BaseException as exc:
+        for ref in refs:  # Ray raises the error of the first failed ref in the list
+            future = futures.get(ref._key)
+            if future is not None and future.status in ("error", "cancelled", "lost"):
+                raise task_failure(future) from None
+        raise _as_ray_error(exc) from None
+    return dict(zip(futures, fetched))
 
 
 def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
@@ -574,44 +593,59 @@ def is_ready(ref: ObjectRef[Any]) -> bool:
     return future is not None and future.done()
 
 
+class _Completions:
+    """Wakes ``wait()`` when any watched future or actor call finishes.
+
+    Each ref is watched once, with one done-callback, however often it is waited on: draining
+    n refs with ``wait(num_returns=1)`` costs O(n) callbacks, not O(n) per call.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.count = 0
+
+    def watch(self, ref: ObjectRef[Any]) -> None:
+        if ref._watched:
+            return
+        ref._watched = True
+        if ref._call is not None:
+            ref._call.add_done_callback(self._done)
+        elif ref._future is not None:
+            ref._future.add_done_callback(self._done)
+
+    def _done(self, _future: Any) -> None:
+        with self._cond:
+            self.count += 1
+            self._cond.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float | None) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self.count != seen, timeout)
+
+
+_completions = _Completions()
+
+
 def wait(
     backend: Backend, refs: list[ObjectRef[Any]], num_returns: int, timeout: float | None
 ) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
     """Return (ready, not_ready) once ``num_returns`` refs are ready or ``timeout`` passes."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    check_session(backend, refs)
     with blocking():
         while True:
+            seen = _completions.count  # read first: a completion after this wakes us below
             ready_ids = {id(r) for r in refs if is_ready(r)}
-            check_session(backend, refs)
             remaining = _remaining(deadline)
             if len(ready_ids) >= num_returns or remaining == 0:
                 break
-            _wait_any(backend, [r for r in refs if id(r) not in ready_ids], remaining)
+            for ref in refs:
+                if id(ref) not in ready_ids:
+                    _completions.watch(ref)
+            _completions.wait_for_change(seen, remaining)
     ready = [r for r in refs if id(r) in ready_ids][:num_returns]
     taken = {id(r) for r in ready}
     return ready, [r for r in refs if id(r) not in taken]
-
-
-def _dask_wait(backend: Backend, futures: list[Future], timeout: float | None, return_when: str = "ALL_COMPLETED") -> None:
-    """``distributed.wait`` on our client rather than the default one."""
-    try:
-        backend.client.sync(distributed.client._wait, futures, timeout=timeout, return_when=return_when)
-    except distributed.client.FuturesCancelledError:
-        pass  # a cancelled future is done: callers read its status and raise TaskCancelledError
-
-
-def _wait_any(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> None:
-    futures = [r._future for r in refs if r._future is not None and r._call is None]
-    calls = [r._call for r in refs if r._call is not None]
-    if futures and not calls:
-        try:
-            _dask_wait(backend, futures, timeout, "FIRST_COMPLETED")
-        except distributed.TimeoutError:
-            pass
-    elif calls and not futures:
-        concurrent.futures.wait(calls, timeout=timeout, return_when="FIRST_COMPLETED")
-    else:
-        time.sleep(0.005 if timeout is None else min(0.005, timeout))
 
 
 def cancel(backend: Backend, ref: ObjectRef[Any], force: bool) -> None:

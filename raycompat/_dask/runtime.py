@@ -43,6 +43,7 @@ class TaskSpec:
     env_vars: dict[str, str] = field(default_factory=dict)
     log_to_driver: bool = True
     namespace: str = "default"
+    generator: Any = None  # a generators.GeneratorSpec for num_returns="streaming" or "dynamic"
 
 
 @dataclass
@@ -89,8 +90,10 @@ def setup_worker(worker: Any) -> None:
             return
         _worker = worker
         from .._alias import install_as_ray
+        from .tuning import fast_worker
 
         install_as_ray()
+        fast_worker(worker)
         if not isinstance(sys.stdout, _TaskStream):
             sys.stdout = _TaskStream(sys.stdout, "stdout")
             sys.stderr = _TaskStream(sys.stderr, "stderr")
@@ -255,6 +258,10 @@ def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
     while True:
         try:
             result = fn(*args, **kwargs)
+            if spec.generator is not None:  # each yielded value becomes a key of its own
+                from . import generators
+
+                return generators.drain(spec, result)
             return check_result(spec.name, result, spec.num_returns)
         except exceptions.TaskCancelledError:
             raise
