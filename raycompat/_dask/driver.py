@@ -31,6 +31,7 @@ from .cluster import EMBEDDED_WORKER_ENV, EmbeddedCluster
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
 # use them, as Ray inlines small objects: no scheduler round trip at put() time.
 INLINE_LIMIT = 100 * 1024
+LOST = ("lost", "cancelled")  # statuses of a future whose data is gone
 
 # Settings for the clusters we start and the clients we open, each measured (docs/performance.md).
 DASK_SETTINGS = {
@@ -247,8 +248,10 @@ def pack_args(
             if error is not None:  # a failed actor call: the receiver re-raises its error
                 return runtime.ErrorValue(error)
             call_result(value)
-        if value._has_value:  # held here: the value travels inside the message
+        if value._has_value and value._future is None:  # small and held here: it travels inline
             return value._value
+        if value._has_value and value._future.status in LOST:
+            materialize(backend, value)  # its worker died: store the held value again
         future = future_if_stored(value)
         if future is None or not resolve_top:  # the receiver will get() it
             return value
@@ -300,7 +303,7 @@ def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
         runtime.keep_alive(ref._future)
         if _packing.refs is None and not _on_event_loop(runtime._worker):
             wait_until_known(ref._future)  # it leaves in a result or a put: another client will want it
-    return rebuild_ref, (ref._key,)
+    return rebuild_ref, (ref._future.key if ref._future is not None else ref._key,)
 
 
 def wait_until_known(future: Future) -> None:
@@ -372,8 +375,12 @@ def store_error(backend: Backend, ref: ObjectRef[Any], error: BaseException) -> 
 
 
 def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
-    """Store a driver-held value in the cluster, so that other processes can read it."""
-    ref._future = backend.client.scatter({ref._key: ref._value}, hash=False)[ref._key]
+    """Store a driver-held value in the cluster, so that other processes can read it.
+
+    A value stored before whose worker died goes in again under a fresh key.
+    """
+    key = ref._key if ref._future is None else new_key("put")
+    ref._future = backend.client.scatter({key: ref._value}, hash=False)[key]
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -441,14 +448,21 @@ def submit_task(
 
 
 def put(backend: Backend, value: Any) -> ObjectRef[Any]:
-    """Store ``value``: small ones stay in the driver, large ones go to a worker at once."""
-    if not backend.in_worker and sizeof(value) <= INLINE_LIMIT:
+    """Store ``value``.
+
+    The driver keeps every value it puts (the very object: no copy), so ``get()`` never fetches
+    it and a worker's death never loses it. Small values travel inside the tasks that use them;
+    large ones also go to a worker at once, so tasks fetch them from there.
+    """
+    if not backend.in_worker:
         try:
-            cloudpickle.dumps(value)
+            cloudpickle.dumps(value, protocol=5, buffer_callback=lambda buf: None)
         except Exception as exc:
             raise TypeError(_put_message(value, exc)) from None
         ref: ObjectRef[Any] = ObjectRef(new_key("put"))
         ref._value, ref._has_value = value, True
+        if sizeof(value) > INLINE_LIMIT:
+            materialize(backend, ref)
         return ref
     key = new_key("put")
     try:
