@@ -104,6 +104,7 @@ class EmbeddedCluster:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._actor_procs: list[subprocess.Popen[bytes]] = []
         self._spare: tuple[str, subprocess.Popen[bytes]] | None = None
+        self._standby: subprocess.Popen[bytes] | None = None
         self._spare_count = 0
         self._started: dict[str, float] = {}
         self._quick_deaths: dict[str, int] = {}
@@ -134,13 +135,40 @@ class EmbeddedCluster:
         return f"http://{LOCALHOST}:{self.scheduler.http_server.port}/status"
 
     def _launch(self, name: str) -> None:
+        """Start worker ``name``: wake the standby process if there is one, else a new process."""
         resources = self._first_resources if name == "worker-0" else self._resources
-        cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
-        out = subprocess.DEVNULL if self._quiet else None
-        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        proc = self._wake_standby(name, resources)
+        if proc is None:
+            cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
+            out = subprocess.DEVNULL if self._quiet else None
+            proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         with self._lock:
             self._procs[name] = proc
             self._started[name] = time.monotonic()
+
+    def start_standby(self) -> None:
+        """Start a worker process that imports everything and waits: it replaces a dead worker
+        in milliseconds instead of the second a new Python process takes."""
+        if self._closing.is_set():
+            return
+        cmd = worker_command(self.scheduler_address, name="standby", nthreads=1, resources={}) + ["--standby"]
+        out = subprocess.DEVNULL if self._quiet else None
+        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.PIPE)
+        with self._lock:
+            self._standby = proc
+
+    def _wake_standby(self, name: str, resources: dict[str, float]) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            proc, self._standby = self._standby, None
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return None
+        try:
+            proc.stdin.write((json.dumps({"name": name, "resources": resources}) + "\n").encode())
+            proc.stdin.close()
+        except OSError:
+            return None
+        self.start_standby()
+        return proc
 
     def _supervise(self) -> None:
         """Restart worker processes that exit while the cluster is open.
@@ -244,6 +272,10 @@ class EmbeddedCluster:
         self._supervisor.join(timeout=2)
         with self._lock:
             procs = [*self._procs.values(), *self._actor_procs]
+            standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.kill()
+            standby.wait()
         try:
             self._loop_runner.run_sync(self.scheduler.close, timeout=5)
         except Exception:  # closing is best effort; the processes are stopped below anyway

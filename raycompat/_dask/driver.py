@@ -148,6 +148,7 @@ def start_embedded(
         cluster.close()
         raise
     cluster.start_spare_host()
+    cluster.start_standby()
     return Backend(client, cluster, log_to_driver=log_to_driver)
 
 

@@ -301,9 +301,23 @@ def check_result(name: str, result: Any, num_returns: int) -> Any:
     return result
 
 
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """Format ``exc`` as Ray does: the user's frames only, without the "Traceback" header."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _ENGINE_DIR:
+        tb = tb.tb_next  # our task wrapper's frames
+    lines = traceback.format_exception(type(exc), exc, tb)
+    if lines and lines[0].startswith("Traceback (most recent call last)"):
+        lines = lines[1:]
+    return "".join(lines)
+
+
 def wrap_exception(name: str, exc: BaseException, actor_repr: str | None = None) -> exceptions.RayTaskError:
     """Turn a user exception into a picklable RayTaskError that remembers it."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tb = user_traceback(exc)
     cause: BaseException | None = exc
     try:
         pickle.loads(cloudpickle.dumps(exc))
@@ -350,7 +364,10 @@ def interrupt(keys: list[str], force: bool) -> list[str]:
     _cancelled.update(keys)
     hit = [k for k in keys if k in _running]
     if hit and force:
-        os._exit(1)  # Ray kills the worker process; the supervisor or nanny starts a new one
+        # Ray kills the worker process; the supervisor or nanny starts a new one. Exit just
+        # after replying, so the scheduler's broadcast does not log a broken connection.
+        threading.Timer(0.05, os._exit, (1,)).start()
+        return hit
     for key in hit:
         ident = _running.get(key)
         if ident is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import logging
 import os
 import threading
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     parser.add_argument("--actor-id", default=None, help="host this actor (see actor_host)")
     parser.add_argument("--incarnation", type=int, default=0)
+    parser.add_argument(
+        "--standby", action="store_true", help="import everything, then wait for a JSON line of settings on stdin"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("distributed.worker").addFilter(_QuietExpectedErrors())
     if args.parent_pid:
@@ -94,7 +98,27 @@ def main(argv: list[str] | None = None) -> None:
     from .._alias import install_as_ray
 
     install_as_ray()
+    if args.standby:
+        _wait_for_orders(args)
     asyncio.run(_serve(args))
+
+
+def _wait_for_orders(args: argparse.Namespace) -> None:
+    """A standby worker: imported and ready, it starts when told its name and resources.
+
+    Starting Python and importing Dask takes about a second; a standby replaces a dead worker
+    in a few milliseconds. End of input (our parent is gone) means exit.
+    """
+    import distributed  # noqa: F401 - the slow part, done ahead of time
+
+    from . import runtime  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise SystemExit(0)
+    orders = json.loads(line)
+    args.name = orders["name"]
+    args.resources = json.dumps(orders["resources"])
 
 
 if __name__ == "__main__":
