@@ -492,6 +492,7 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
     """Fetch the values of ``refs`` in order, in one round for those in the cluster."""
     deadline = None if timeout is None else time.monotonic() + timeout
     check_session(backend, refs)
+    ensure_connected(backend)
     with blocking():
         calls = [r._call for r in refs if r._call is not None and not r._call.done()]
         if calls:
@@ -536,7 +537,7 @@ def _gather(
         for ref in refs:  # Ray raises the error of the first failed ref in the list
             future = futures.get(ref._key)
             if future is not None and future.status in ("error", "cancelled", "lost"):
-                raise task_failure(future) from None
+                raise task_failure(future, backend) from None
         raise _as_ray_error(exc) from None
     return dict(zip(futures, fetched))
 
@@ -564,9 +565,26 @@ def _timeout_error(timeout: float | None, total: int, waiting: int) -> exception
     )
 
 
-def task_failure(future: Future) -> BaseException:
+def ensure_connected(backend: Backend) -> None:
+    """Raise ConnectionError at once when the scheduler is gone, rather than wait on it."""
+    status = backend.client.status
+    if status not in ("running", "newly-created"):
+        raise lost_scheduler(backend)
+
+
+def lost_scheduler(backend: Backend) -> ConnectionError:
+    return ConnectionError(
+        f"Lost the connection to the Dask scheduler at {backend.address}: the cluster stopped or "
+        "cannot be reached. Start it again, then call ray.shutdown() and ray.init() to reconnect."
+    )
+
+
+def task_failure(future: Future, backend: Backend | None = None) -> BaseException:
     """The Ray exception for a Dask future that did not finish."""
     if future.status == "cancelled":
+        reason = getattr(future._state.exception, "reason", "")
+        if reason == "scheduler-connection-lost" and backend is not None:
+            return lost_scheduler(backend)
         return exceptions.TaskCancelledError(str(future.key))
     if future.status == "lost":
         return exceptions.ObjectLostError(str(future.key))
@@ -649,6 +667,7 @@ def wait(
     check_session(backend, refs)
     with blocking():
         while True:
+            ensure_connected(backend)
             seen = _completions.count  # read first: a completion after this wakes us below
             ready_ids = {id(r) for r in refs if is_ready(r)}
             remaining = _remaining(deadline)
