@@ -20,12 +20,13 @@ import threading
 import time
 from typing import Any
 from distributed import Scheduler
+from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
 logger = logging.getLogger("raycompat")
 
 LOCALHOST = "127.0.0.1"
-QUICK_DEATH_SECONDS = 5.0
+STORE_NAME = "object-store"
 EMBEDDED_WORKER_ENV = "RAYCOMPAT_EMBEDDED_WORKER"  # set in our workers: tasks cap num_cpus at 1 there too
 
 
@@ -71,6 +72,18 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+class _JoinWatcher(SchedulerPlugin):
+    """Notes the names of the workers that join, for the supervisor."""
+
+    name = "raycompat-join-watcher"
+
+    def __init__(self, joined: set[str]) -> None:
+        self.joined = joined
+
+    def add_worker(self, scheduler: Scheduler, worker: str) -> None:
+        self.joined.add(str(scheduler.workers[worker].name))
+
+
 class EmbeddedCluster:
     """A scheduler on a background event loop plus ``num_workers`` supervised worker processes."""
 
@@ -106,7 +119,8 @@ class EmbeddedCluster:
         self._spare: tuple[str, subprocess.Popen[bytes]] | None = None
         self._standby: subprocess.Popen[bytes] | None = None
         self._spare_count = 0
-        self._started: dict[str, float] = {}
+        self._joined: set[str] = set()  # workers that reached the scheduler since their start
+        self.scheduler.add_plugin(_JoinWatcher(self._joined))
         self._quick_deaths: dict[str, int] = {}
         self.restarts = 0
         for i in range(num_workers):
@@ -136,6 +150,9 @@ class EmbeddedCluster:
 
     def _launch(self, name: str) -> None:
         """Start worker ``name``: wake the standby process if there is one, else a new process."""
+        if name == STORE_NAME:
+            self.start_object_store()
+            return
         resources = self._first_resources if name == "worker-0" else self._resources
         proc = self._wake_standby(name, resources)
         if proc is None:
@@ -144,7 +161,36 @@ class EmbeddedCluster:
             proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         with self._lock:
             self._procs[name] = proc
-            self._started[name] = time.monotonic()
+            self._joined.discard(name)
+
+    def start_object_store(self) -> None:
+        """Start the process that holds large ``put()`` objects, as Ray's object store does.
+
+        It runs no task, so a task that crashes its worker never takes put objects with it.
+        """
+        cmd = worker_command(self.scheduler_address, name=STORE_NAME, nthreads=1, resources={}) + ["--store"]
+        out = subprocess.DEVNULL if self._quiet else None
+        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        with self._lock:
+            self._procs[STORE_NAME] = proc  # supervised like a worker: restarted if it dies
+            self._joined.discard(STORE_NAME)
+
+    def object_store_address(self, timeout: float = 30) -> str | None:
+        """The store's address, waiting while it starts; None if it is not there."""
+
+        async def find() -> str | None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                proc = self._procs.get(STORE_NAME)
+                if proc is None or proc.poll() is not None:
+                    return None
+                for ws in self.scheduler.workers.values():
+                    if ws.name == STORE_NAME:
+                        return str(ws.address)
+                await asyncio.sleep(0.02)
+            return None
+
+        return sync(self.loop, find)  # type: ignore[no-any-return]
 
     def start_standby(self) -> None:
         """Start a worker process that imports everything and waits: it replaces a dead worker
@@ -173,7 +219,7 @@ class EmbeddedCluster:
     def _supervise(self) -> None:
         """Restart worker processes that exit while the cluster is open.
 
-        A worker that dies within seconds of starting, three times in a row, is broken (a bad
+        A worker that dies before it joins the scheduler, three times in a row, is broken (a bad
         environment, say) rather than unlucky: it is left dead and the error says so once.
         """
         while not self._closing.wait(0.2):
@@ -182,8 +228,10 @@ class EmbeddedCluster:
             for name in dead:
                 if self._closing.is_set():
                     return
-                quick = time.monotonic() - self._started[name] < QUICK_DEATH_SECONDS
-                self._quick_deaths[name] = self._quick_deaths.get(name, 0) + 1 if quick else 0
+                # A task may kill its worker (os._exit, a crash in native code): that worker had
+                # joined. One that dies before joining, again and again, has a broken setup.
+                never_joined = name not in self._joined
+                self._quick_deaths[name] = self._quick_deaths.get(name, 0) + 1 if never_joined else 0
                 if self._quick_deaths[name] >= 3:
                     logger.error(
                         "raycompat worker %s keeps exiting right after it starts; not restarting "
@@ -261,8 +309,9 @@ class EmbeddedCluster:
             self._launch_spare()
 
     def worker_pids(self) -> list[int]:
+        """The pids of the task workers (not the object store)."""
         with self._lock:
-            return [proc.pid for proc in self._procs.values()]
+            return [proc.pid for name, proc in self._procs.items() if name != STORE_NAME]
 
     def close(self) -> None:
         """Stop the scheduler, which tells the workers to exit; then make sure they did."""

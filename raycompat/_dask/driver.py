@@ -25,7 +25,7 @@ from distributed import Client, Future
 
 from .. import exceptions
 from .._object_ref import ObjectRef
-from . import nodes, runtime, tuning
+from . import nodes, object_store, runtime, tuning
 from .cluster import EMBEDDED_WORKER_ENV, EmbeddedCluster
 
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
@@ -147,6 +147,7 @@ def start_embedded(
     except BaseException:
         cluster.close()
         raise
+    cluster.start_object_store()
     cluster.start_spare_host()
     cluster.start_standby()
     return Backend(client, cluster, log_to_driver=log_to_driver)
@@ -381,7 +382,11 @@ def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
     A value stored before whose worker died goes in again under a fresh key.
     """
     key = ref._key if ref._future is None else new_key("put")
-    ref._future = backend.client.scatter({key: ref._value}, hash=False)[key]
+    store = backend.cluster.object_store_address() if backend.cluster is not None else None
+    if store is not None:
+        ref._future = object_store.put(backend.client, store, key, ref._value)
+    else:
+        ref._future = backend.client.scatter({key: ref._value}, hash=False)[key]
 
 
 # -- tasks -------------------------------------------------------------------------------------

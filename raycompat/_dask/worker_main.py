@@ -50,12 +50,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
     from . import runtime
 
-    if args.actor_id:
-        # An actor host holds results and serves them but runs no Dask task (see actor_host):
+    if args.actor_id or args.store:
+        # An actor host or the object store holds data and serves it but runs no Dask task:
         # it stays paused, so memory use must never un-pause it.
         dask.config.set({"distributed.worker.memory.pause": False})
     worker_class = Worker
-    if args.actor_id:
+    if args.actor_id or args.store:
         from .actor_host import HostWorker
 
         worker_class = HostWorker
@@ -70,6 +70,10 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     await worker
     runtime.setup_worker(worker)
+    if args.store:
+        from . import object_store
+
+        object_store.setup(worker)
     if args.actor_id:
         from . import actor_host
 
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     parser.add_argument("--actor-id", default=None, help="host this actor (see actor_host)")
     parser.add_argument("--incarnation", type=int, default=0)
+    parser.add_argument("--store", action="store_true", help="hold put() objects; run no task")
     parser.add_argument(
         "--standby", action="store_true", help="import everything, then wait for a JSON line of settings on stdin"
     )
