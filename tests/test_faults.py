@@ -30,7 +30,7 @@ def _backend():
 
 def _wait_for_two_workers():
     """The supervisor restarts killed workers: wait until the shared cluster is whole again."""
-    _backend().client.wait_for_workers(2, timeout=60)
+    _backend().cluster.wait_until_whole(timeout=60)
 
 
 @pytest.fixture

@@ -72,6 +72,20 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+class _QuietLostData(logging.Filter):
+    """Drop the scheduler's reports of data lost with a worker.
+
+    raycompat handles those cases itself (task results are recomputed; put objects live in the
+    object store; an actor's results end with the actor), and Ray prints nothing for them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "caused the cluster to lose" not in str(record.msg)
+
+
+_QUIET_LOST_DATA = _QuietLostData()
+
+
 class _JoinWatcher(SchedulerPlugin):
     """Notes the names of the workers that join, for the supervisor."""
 
@@ -79,9 +93,16 @@ class _JoinWatcher(SchedulerPlugin):
 
     def __init__(self, joined: set[str]) -> None:
         self.joined = joined
+        self.names: dict[str, str] = {}  # address -> name
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
-        self.joined.add(str(scheduler.workers[worker].name))
+        self.names[worker] = str(scheduler.workers[worker].name)
+        self.joined.add(self.names[worker])
+
+    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
+        name = self.names.pop(worker, None)
+        if name is not None:
+            self.joined.discard(name)
 
 
 class EmbeddedCluster:
@@ -99,6 +120,7 @@ class EmbeddedCluster:
         quiet_workers: bool = False,
     ) -> None:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # as LocalCluster's silence_logs
+        logging.getLogger("distributed.scheduler").addFilter(_QUIET_LOST_DATA)
         self._loop_runner = LoopRunner(asynchronous=False)
         self._loop_runner.start()
         self.loop = self._loop_runner.loop
@@ -307,6 +329,14 @@ class EmbeddedCluster:
         """Start a spare actor host now, so that the first actor starts at once."""
         if self._spare is None:
             self._launch_spare()
+
+    def wait_until_whole(self, timeout: float = 60) -> None:
+        """Wait until every worker we supervise has (re)joined the scheduler."""
+        deadline = time.monotonic() + timeout
+        while not set(self._procs) <= self._joined:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers {sorted(set(self._procs) - self._joined)} did not come back")
+            time.sleep(0.05)
 
     def worker_pids(self) -> list[int]:
         """The pids of the task workers (not the object store)."""

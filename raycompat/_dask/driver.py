@@ -382,11 +382,12 @@ def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
     A value stored before whose worker died goes in again under a fresh key.
     """
     key = ref._key if ref._future is None else new_key("put")
+    value = runtime.loaded(ref._value)
     store = backend.cluster.object_store_address() if backend.cluster is not None else None
     if store is not None:
-        ref._future = object_store.put(backend.client, store, key, ref._value)
+        ref._future = object_store.put(backend.client, store, key, value)
     else:
-        ref._future = backend.client.scatter({key: ref._value}, hash=False)[key]
+        ref._future = backend.client.scatter({key: value}, hash=False)[key]
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -454,25 +455,27 @@ def submit_task(
 
 
 def put(backend: Backend, value: Any) -> ObjectRef[Any]:
-    """Store ``value``.
+    """Store a snapshot of ``value``: later changes to ``value`` do not show, as in Ray.
 
-    The driver keeps every value it puts (the very object: no copy), so ``get()`` never fetches
-    it and a worker's death never loses it. Small values travel inside the tasks that use them;
-    large ones also go to a worker at once, so tasks fetch them from there.
+    Small values stay in the driver, pickled, and travel inside the tasks that use them: no
+    scheduler round trip. Large ones go at once to the embedded cluster's object store (a
+    process that runs no task, so no task crash loses them), or to a worker of other clusters.
     """
-    if not backend.in_worker:
+    if not backend.in_worker and sizeof(value) <= INLINE_LIMIT:
         try:
-            cloudpickle.dumps(value, protocol=5, buffer_callback=lambda buf: None)
+            blob = cloudpickle.dumps(value, protocol=5)
         except Exception as exc:
             raise TypeError(_put_message(value, exc)) from None
         ref: ObjectRef[Any] = ObjectRef(new_key("put"))
-        ref._value, ref._has_value = value, True
-        if sizeof(value) > INLINE_LIMIT:
-            materialize(backend, ref)
+        ref._value, ref._has_value = runtime.Pickled(blob), True
         return ref
     key = new_key("put")
+    store = backend.cluster.object_store_address() if backend.cluster is not None else None
     try:
-        future = backend.client.scatter({key: value}, hash=False)[key]
+        if store is not None:
+            future = object_store.put(backend.client, store, key, value)
+        else:
+            future = backend.client.scatter({key: value}, hash=False)[key]
     except Exception as exc:
         raise TypeError(_put_message(value, exc)) from None
     return ObjectRef(key, future)
@@ -517,7 +520,7 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
             values = _gather(backend, refs, futures, deadline, timeout)
     out = []
     for ref in refs:
-        value = ref._value if ref._has_value else values[ref._key]
+        value = runtime.loaded(ref._value) if ref._has_value else values[ref._key]
         if isinstance(value, runtime.ErrorValue):
             raise value.error
         out.append(value)
@@ -533,11 +536,20 @@ def _gather(
 ) -> dict[str, Any]:
     """Wait for and fetch ``futures`` in one round trip; raise the first failure in ``refs`` order."""
     client = backend.client
+    if deadline is not None:  # wait here, where a timeout costs nothing, then fetch
+        pending = [ref for ref in refs if ref._key in futures and not futures[ref._key].done()]
+        while pending:
+            seen = _completions.count
+            pending = [ref for ref in pending if not futures[ref._key].done()]
+            remaining = _remaining(deadline)
+            if pending and remaining == 0:
+                raise _timeout_error(timeout, len(refs), len(pending))
+            for ref in pending:
+                _completions.watch(ref)
+            if pending:
+                _completions.wait_for_change(seen, remaining)
     try:
-        fetched = client.sync(client._gather, list(futures.values()), callback_timeout=_remaining(deadline))
-    except (TimeoutError, distributed.TimeoutError):
-        waiting = sum(not f.done() for f in futures.values())
-        raise _timeout_error(timeout, len(refs), waiting) from None
+        fetched = client.sync(client._gather, list(futures.values()))
     except BaseException as exc:
         for ref in refs:  # Ray raises the error of the first failed ref in the list
             future = futures.get(ref._key)
@@ -646,7 +658,7 @@ class _Completions:
         if ref._watched:
             return
         ref._watched = True
-        if ref._call is not None:
+        if ref._call is not None and not ref._call.done():
             ref._call.add_done_callback(self._done)
         elif ref._future is not None:
             ref._future.add_done_callback(self._done)

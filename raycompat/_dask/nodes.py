@@ -101,6 +101,10 @@ def _worker_usage(dask_worker: Any = None) -> dict[str, Any]:
     return {"used": {k: v for k, v in held.items() if v > 1e-9}, "plain": min(plain, state.nthreads)}
 
 
+# Worker names of raycompat's own service processes (see actor_host, object_store).
+SERVICE_PREFIXES = ("actor-", "object-store")
+
+
 def workers(client: Any, usage: bool = False) -> list[WorkerInfo]:
     """Every worker of the cluster, with resources as Ray counts them (and in use if ``usage``)."""
     try:
@@ -132,6 +136,8 @@ def workers(client: Any, usage: bool = False) -> list[WorkerInfo]:
                 w["used"], w["plain"] = got["used"], got["plain"]
     out = []
     for address, w in sorted(raw.items()):
+        if str(w["name"]).startswith(SERVICE_PREFIXES):
+            continue  # an actor's process or the object store: not a CPU slot
         resources = {k: float(v) for k, v in w["resources"].items()}
         resources.setdefault("CPU", float(w["nthreads"]))
         if "memory" not in resources and w["memory_limit"]:

@@ -54,6 +54,18 @@ class Dep:
 
 
 @dataclass
+class Pickled:
+    """A value pickled when it was put: each reader gets its own copy, as from Ray's store."""
+
+    blob: bytes
+
+
+def loaded(value: Any) -> Any:
+    """The value itself, unpickling a ``Pickled`` snapshot."""
+    return cloudpickle.loads(value.blob) if isinstance(value, Pickled) else value
+
+
+@dataclass
 class ErrorValue:
     """A stored failure (of an actor call), kept as data so that dependents re-raise it."""
 
@@ -185,6 +197,8 @@ def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...
     args, kwargs = cloudpickle.loads(args_blob)
 
     def resolve(value: Any) -> Any:
+        if isinstance(value, Pickled):
+            value = loaded(value)
         if isinstance(value, Dep):
             value = deps[value.index]
         elif isinstance(value, ObjectRef):  # an actor result not yet stored when the task was sent

@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.getLogger("distributed.worker").addFilter(_QuietExpectedErrors())
+    # The worker's client (tasks use it) reports failed reconnects when the cluster shuts down.
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
     from .._alias import install_as_ray
