@@ -299,6 +299,24 @@ class ActorRegistry(SchedulerPlugin):
             if ts is not None:
                 ts.annotations = {**(ts.annotations or {}), CRASHES: ts.suspicious}
 
+    def remove_client(self, scheduler: Any, client: str) -> None:
+        """A driver went away (even killed): its non-detached actors end with it, as in Ray."""
+        for entry in self.actors.values():
+            if entry.job_id == client and not entry.detached and entry.state != "dead":
+                address = entry.address
+                entry.state, entry.no_restart = "dead", True
+                entry.error = "The actor is dead because its owner (the driver) has exited."
+                self._release_name(entry)
+                self._changed(entry)
+                if address is not None:
+                    asyncio.ensure_future(self._stop_host(address, entry.error))
+
+    async def _stop_host(self, address: str, reason: str) -> None:
+        try:
+            await self.scheduler.rpc(address).raycompat_actor_exit(reason=reason)
+        except Exception:  # already gone
+            pass
+
     def add_worker(self, scheduler: Any, worker: str) -> None:
         """Send to the worker with little batching delay (Dask's default is 5 ms), see tuning."""
         comm = scheduler.stream_comms.get(worker)

@@ -66,6 +66,11 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     """Return the environment for a worker process: ours, the user's env_vars, quiet Dask logs."""
     env = dict(os.environ)
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    # Workers import what the driver imports: the script's folder and the current directory
+    # come first on their path, as Ray's local workers see them.
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    paths = [p for p in (os.path.dirname(os.path.abspath(script)) if script else "", os.getcwd()) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
     env[EMBEDDED_WORKER_ENV] = "1"
     env.update(env_vars or {})
