@@ -14,8 +14,13 @@ from ._cluster_info import (
     get_gpu_ids as get_gpu_ids,
     nodes as nodes,
 )
+from ._generators import (
+    DynamicObjectRefGenerator as DynamicObjectRefGenerator,
+    ObjectRefGenerator as ObjectRefGenerator,
+)
 from ._object_ref import ObjectRef as ObjectRef
 from ._objects import cancel as cancel, get as get, put as put, wait as wait
+from ._progress import progress as progress
 from ._remote import remote as remote
 from .actor import (
     ActorClass as ActorClass,
@@ -35,7 +40,9 @@ from .runtime_context import get_runtime_context as get_runtime_context
 __all__ = [
     "ActorClass",
     "ActorHandle",
+    "DynamicObjectRefGenerator",
     "ObjectRef",
+    "ObjectRefGenerator",
     "available_resources",
     "cancel",
     "cluster_resources",
@@ -50,6 +57,7 @@ __all__ = [
     "kill",
     "method",
     "nodes",
+    "progress",
     "put",
     "remote",
     "shutdown",
@@ -60,6 +68,6 @@ __all__ = [
 for _obj in (ObjectRef, cancel, get, init, install_as_ray, is_initialized, put, remote, shutdown, wait):
     # names defined in private modules: tracebacks and reprs show raycompat.X
     _obj.__module__ = __name__
-for _obj in (available_resources, cluster_resources, get_gpu_ids, nodes):
+for _obj in (available_resources, cluster_resources, get_gpu_ids, nodes, ObjectRefGenerator, DynamicObjectRefGenerator, progress):
     _obj.__module__ = __name__
 del _obj

@@ -24,8 +24,10 @@ def put(value: Any, *, _owner: Any = None) -> ObjectRef[Any]:
     Raises:
         TypeError: If ``value`` is an ObjectRef, or cannot be pickled.
 
-    Dask note: values up to 100 KiB stay in the driver and travel inside the tasks that use
-    them (Ray inlines small objects too); larger ones are scattered to a worker at once.
+    Dask note: ``put`` stores a snapshot, as Ray does. Values up to 100 KiB stay in the driver,
+    pickled, and travel inside the tasks that use them (Ray inlines small objects too); larger
+    ones go at once to the embedded cluster's object store (a process that runs no task), or to
+    a worker of other clusters.
     """
     if isinstance(value, ObjectRef):
         raise TypeError(
@@ -48,7 +50,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
 
     Args:
         object_refs: One ObjectRef, or a list of them, from ``.remote()`` or ``put()``.
-        timeout: Seconds to wait at most; ``None`` waits forever.
+        timeout: Seconds to wait at most; ``None`` (or, as in Ray, a negative number) waits forever.
 
     Returns:
         The value, or a list of values in the order of ``object_refs``.
@@ -57,7 +59,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         GetTimeoutError: If ``timeout`` passes first (it is also a TimeoutError).
         RayTaskError: If the task raised; it is also an instance of the task's error class.
         TaskCancelledError: If the task was cancelled.
-        ValueError: If ``object_refs`` is not an ObjectRef or a list of them.
+        ValueError: If ``object_refs`` is not an ObjectRef or a list (a tuple is refused, as in Ray).
+        TypeError: If the list holds something that is not an ObjectRef.
 
     Dask note: values are copied to the caller; there is no zero-copy shared-memory store.
     """
@@ -107,16 +110,19 @@ def wait(
 
     Returns:
         ``(ready, not_ready)``: at most ``num_returns`` ready refs, and the rest, each in input order.
+        An empty list gives ``([], [])``.
 
     Raises:
-        TypeError: If ``object_refs`` is not a list of ObjectRefs.
-        ValueError: If it holds duplicates or ``num_returns`` is out of range.
+        TypeError: If ``object_refs`` is not a list of ObjectRefs (a tuple is refused, as in Ray).
+        ValueError: If it holds duplicates, ``num_returns`` is out of range or ``timeout`` is negative.
 
     Dask note: readiness comes from this client's own knowledge of finished futures; no
     scheduler round trip per call.
     """
+    from ._generators import ObjectRefGenerator, wait as wait_with_generators
+
     expected = "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator"
-    if isinstance(object_refs, ObjectRef):
+    if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(
             f"{expected}, got a single ray.ObjectRef or ray.ObjectRefGenerator {object_refs!r}. "
             "Wrap it in a list: ray.wait([ref])."
@@ -124,7 +130,7 @@ def wait(
     if not isinstance(object_refs, list):
         raise TypeError(f"{expected}, got {type(object_refs)}. Pass a list: ray.wait(list(refs)).")
     for ref in object_refs:
-        if not isinstance(ref, ObjectRef):
+        if not isinstance(ref, (ObjectRef, ObjectRefGenerator)):
             raise TypeError(
                 f"{expected}, got list containing {type(ref)}. Pass only ObjectRefs from .remote() "
                 "or ray.put()."
@@ -149,6 +155,8 @@ def wait(
             "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
             f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
         )
+    if any(isinstance(ref, ObjectRefGenerator) for ref in refs):
+        return wait_with_generators(refs, num_returns, timeout)
     return driver.wait(_session.current().backend, refs, num_returns, timeout)
 
 
@@ -157,6 +165,7 @@ def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool =
 
     A queued task never runs. A running one is interrupted (KeyboardInterrupt in its thread), or,
     with ``force=True``, its worker process is killed. ``get()`` then raises TaskCancelledError.
+    Cancelling a finished task, or a ``put()`` value, does nothing.
 
     Raises:
         TypeError: If ``object_ref`` is not an ObjectRef.

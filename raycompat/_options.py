@@ -73,6 +73,40 @@ def _concurrency(value: Any) -> str | None:
     return None
 
 
+def _scheduling_strategy(value: Any) -> str | None:
+    from .util import scheduling_strategies as strategies
+
+    if value in ("DEFAULT", "SPREAD"):
+        return None
+    if isinstance(value, strategies.PlacementGroupSchedulingStrategy):
+        return _placement_group(value.placement_group, value.placement_group_bundle_index)
+    if isinstance(value, strategies.NodeAffinitySchedulingStrategy):
+        return None
+    if isinstance(value, strategies.NodeLabelSchedulingStrategy):
+        return (
+            "NodeLabelSchedulingStrategy is not supported by raycompat: Dask workers have no node "
+            "labels. Use NodeAffinitySchedulingStrategy(node_id, soft) or Dask worker resources."
+        )
+    return (
+        f"Invalid scheduling_strategy {value!r}. Use 'DEFAULT', 'SPREAD', "
+        "NodeAffinitySchedulingStrategy(node_id, soft) or PlacementGroupSchedulingStrategy(pg)."
+    )
+
+
+def _placement_group(value: Any, bundle_index: int = -1) -> str | None:
+    from .util.placement_group import PlacementGroup, check_placement_group_index
+
+    if value == "default":
+        return None
+    if not isinstance(value, PlacementGroup):
+        return f"placement_group must be a PlacementGroup from ray.util.placement_group(), got {value!r}."
+    try:
+        check_placement_group_index(value, bundle_index)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class Option:
     types: tuple[type, ...] | type | None = None
@@ -88,9 +122,10 @@ _COMMON: dict[str, Option] = {
     "object_store_memory": Option(_NUMBER, _non_negative("object_store_memory"), supported=False),
     "accelerator_type": Option(str, supported=False),
     "runtime_env": Option(dict),
-    "scheduling_strategy": Option(None, supported=False),
-    "placement_group": Option(None, supported=False),
-    "placement_group_bundle_index": Option(int, supported=False),
+    # Mapped to Dask worker restrictions; see raycompat/util/scheduling_strategies.py.
+    "scheduling_strategy": Option(None, lambda v: _scheduling_strategy(v)),
+    "placement_group": Option(None, lambda v: _placement_group(v)),
+    "placement_group_bundle_index": Option(int),
     "placement_group_capture_child_tasks": Option(bool, supported=False),
     "label_selector": Option(dict, supported=False),
     "fallback_strategy": Option(list, supported=False),
@@ -102,7 +137,7 @@ _COMMON: dict[str, Option] = {
 TASK_OPTIONS: dict[str, Option] = {
     **_COMMON,
     "num_returns": Option((int, str), _num_returns),
-    "max_calls": Option(int, _non_negative("max_calls")),
+    "max_calls": Option(int, _non_negative("max_calls"), supported=False),
     "max_retries": Option(int, _max_retries),
     "retry_exceptions": Option(None, _retry_exceptions),
     "name": Option(str),
@@ -113,7 +148,7 @@ ACTOR_OPTIONS: dict[str, Option] = {
     **_COMMON,
     "max_restarts": Option(int, _max_retries),
     "max_task_retries": Option(int, _max_retries),
-    "max_pending_calls": Option(int),
+    "max_pending_calls": Option(int, supported=False),
     "max_concurrency": Option(int, _concurrency),
     "name": Option(str),
     "namespace": Option(str),
@@ -136,7 +171,7 @@ METHOD_OPTIONS: dict[str, Option] = {
 }
 
 TASK_DEFAULTS: dict[str, Any] = {
-    "num_returns": 1,
+    "num_returns": None,  # 1, or "streaming" for a generator function (as in Ray 2.60)
     "num_cpus": 1,
     "num_gpus": 0,
     "resources": None,
@@ -213,13 +248,38 @@ def retry_exception_types(value: Any) -> bool | tuple[type[BaseException], ...]:
     return bool(value)
 
 
+# runtime_env fields: applied (working_dir, py_modules and pip ship through _dask/runtime_env.py),
+# and those that need a separate Python environment per task.
+_RUNTIME_ENV_APPLIED = ("env_vars", "working_dir", "py_modules", "pip", "excludes", "config")
+_RUNTIME_ENV_IMPOSSIBLE = ("conda", "container", "image_uri", "uv", "java_jars")
+
+
 def env_vars(runtime_env: dict[str, Any] | None) -> dict[str, str]:
     """The ``env_vars`` of a runtime_env; other runtime_env fields are not applied yet."""
     if not runtime_env:
         return {}
+    if not isinstance(runtime_env, dict):
+        raise TypeError(f"runtime_env must be a dict, got {type(runtime_env)}.")
     for field in runtime_env:
-        if field not in ("env_vars",):
+        if field in _RUNTIME_ENV_IMPOSSIBLE:
+            raise NotImplementedError(
+                f"runtime_env[{field!r}] is not supported by raycompat: Dask workers run in one Python "
+                "environment. Build the environment into the workers, or use runtime_env['pip']."
+            )
+        if field not in _RUNTIME_ENV_APPLIED:
             unsupported(f"runtime_env[{field!r}]", "runtime_env")
+    pip = runtime_env.get("pip")
+    if pip is not None and not (
+        isinstance(pip, str)
+        or (isinstance(pip, list) and all(isinstance(p, str) for p in pip))
+        or (isinstance(pip, dict) and isinstance(pip.get("packages"), (list, str)))
+    ):
+        raise TypeError(
+            f"runtime_env['pip'] must be a list of requirements, a requirements file or "
+            f"{{'packages': [...]}}, got {pip!r}."
+        )
+    if not isinstance(runtime_env.get("py_modules") or [], list):
+        raise TypeError("runtime_env['py_modules'] must be a list of directories, files or modules.")
     env = runtime_env.get("env_vars") or {}
     bad = {k: v for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)}
     if bad:

@@ -14,7 +14,17 @@ from typing import Any
 from ._dask import driver
 from ._options import env_vars as _env_vars
 
-__version__ = "0.1.0"
+# The Ray API version raycompat follows: scripts that check ray.__version__ see this.
+__version__ = "2.60.0"
+
+# Arguments of Ray's ray.init() that change nothing here; they are accepted with a warning.
+ACCEPTED_INIT_ARGUMENTS = frozenset({
+    "labels", "logging_config", "storage", "enable_resource_isolation", "system_reserved_cpu",
+    "system_reserved_memory", "_enable_object_reconstruction", "_redis_max_memory",
+    "_plasma_directory", "_object_spilling_directory", "_node_ip_address", "_driver_object_store_memory",
+    "_memory", "_redis_password", "_temp_dir", "_metrics_export_port", "_system_config",
+    "_tracing_startup_hook", "_node_name", "_cgroup_path", "_skip_env_hook",
+})
 
 # Where `raycompat start --head` writes the address for init(address="auto"): a private
 # per-user directory, moved with RAYCOMPAT_STATE_DIR (tests use a temporary one).
@@ -137,9 +147,21 @@ def init(
     per CPU slot, all on 127.0.0.1; object_store_memory and local_mode have no effect.
     """
     global _session, _atexit_registered
-    if kwargs:
-        bad = ", ".join(sorted(kwargs))
-        raise RuntimeError(f"Unknown keyword argument(s) to ray.init(): {bad}. Remove them.")
+    unknown = sorted(k for k in kwargs if k not in ACCEPTED_INIT_ARGUMENTS)
+    if unknown:
+        raise RuntimeError(f"Unknown keyword argument(s): {', '.join(unknown)}. Remove them from ray.init().")
+    ignored = {
+        "dashboard_host": dashboard_host != "127.0.0.1",
+        "job_config": job_config is not None,
+        "logging_level": logging_level is not None,
+        "logging_format": logging_format is not None,
+        **{k: v is not None for k, v in kwargs.items()},
+    }
+    for name, given in ignored.items():
+        if given:
+            from ._options import unsupported
+
+            unsupported(name, "ray.init()")
     with _lock:
         if _session is not None:
             if ignore_reinit_error:
@@ -174,6 +196,9 @@ def init(
                     "must not be provided. Give them to `raycompat start` or `dask worker --resources`."
                 )
             backend = driver.connect(target["address"], log_to_driver=logs, security=_security(target))
+        from ._dask import runtime_env as _runtime_env
+
+        _runtime_env.apply(backend, runtime_env)  # working_dir, py_modules, pip: for every worker
         session = Session(backend=backend, namespace=namespace or _anonymous_namespace(), env_vars=env)
         session.context = RayContext(session)
         _session = session

@@ -46,7 +46,10 @@ def _method_table(cls: type) -> dict[str, dict[str, Any]]:
             continue
         if inspect.isclass(member):
             continue
-        table[name] = dict(getattr(member, _METHOD_OPTIONS_ATTR, {}))
+        options = dict(getattr(member, _METHOD_OPTIONS_ATTR, {}))
+        if inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
+            options.setdefault("num_returns", "streaming")  # as Ray 2.60 does for generators
+        table[name] = options
     table[_actors.actor_host.TERMINATE] = {}
     return table
 
@@ -215,7 +218,9 @@ class ActorMethod:
             num_returns = 1
         if not isinstance(num_returns, int):
             raise NotImplementedError(
-                f"num_returns={num_returns!r} on actor methods is not supported by raycompat yet."
+                f"Generator actor methods (num_returns={num_returns!r}) are not supported by "
+                f"raycompat yet. Make {self._handle._class_name}.{self._name} return a list, or "
+                "use a generator task instead."
             )
         refs = self._handle._channel().call(
             self._name,

@@ -7,13 +7,18 @@ import inspect
 from typing import Any, Callable, Generic, TypeVar
 
 from . import _options, _session
-from ._dask import driver, runtime
+from ._dask import driver, generators, placement, runtime, runtime_env
+from ._generators import ObjectRefGenerator
 
 R = TypeVar("R")
 
 
 def _qualified(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '__main__')}.{getattr(fn, '__qualname__', getattr(fn, '__name__', 'f'))}"
+
+
+def _is_generator_function(fn: Any) -> bool:
+    return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
 
 
 def check_signature(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -78,35 +83,48 @@ class RemoteFunction(Generic[R]):
         name = opts["name"] or self._function.__name__
         args_blob, deps, nested = driver.pack_args(backend, _qualified(self._function), args, kwargs)
         num_returns = opts["num_returns"]
+        if num_returns is None:  # Ray's default: 'streaming' for generator functions, else 1
+            num_returns = "streaming" if _is_generator_function(self._function) else 1
+        generator = None
         if num_returns in ("dynamic", "streaming"):
-            raise NotImplementedError(
-                f"num_returns={num_returns!r} is not supported by raycompat yet. Return a list instead."
-            )
+            generator = generators.GeneratorSpec(mode=num_returns, client=backend.client.id)
+            generators.ensure_registered(backend.client)
         spec = runtime.TaskSpec(
             name=name,
             fn_id=fn_id,
             fn_blob=fn_blob,
             args_blob=args_blob,
             job_id=backend.job_id,
-            num_returns=num_returns,
+            num_returns=1 if generator is not None else num_returns,
             max_retries=opts["max_retries"],
             retry_exceptions=_options.retry_exception_types(opts["retry_exceptions"]),
             env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
             # A nested task prints to the driver if the task that submits it does.
             log_to_driver=runtime.context.log_to_driver if backend.in_worker else backend.log_to_driver,
             namespace=session.namespace,
+            generator=generator,
         )
         resources = driver.task_resources(
             backend, opts["num_cpus"], opts["num_gpus"], opts["resources"] or {}, opts["memory"]
         )
+        runtime_env.apply(backend, opts["runtime_env"])  # working_dir, py_modules, pip
+        workers, allow_other_workers, wait_for = placement.task_placement(
+            backend, opts.get("scheduling_strategy"), opts.get("placement_group"), opts.get("placement_group_bundle_index")
+        )
+        if wait_for is not None:  # its placement group is not reserved yet: wait for it
+            deps = [*deps, wait_for]
         refs = driver.submit_task(
             backend,
             spec,
             deps,
             nested,
             resources=resources,
-            num_returns=max(num_returns, 1),
+            workers=workers,
+            allow_other_workers=allow_other_workers,
+            num_returns=1 if generator is not None else max(num_returns, 1),
         )
+        if generator is not None:
+            return refs[0] if generator.mode == "dynamic" else ObjectRefGenerator(refs[0])
         if num_returns == 0:
             return None
         return refs[0] if num_returns == 1 else refs

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import distributed
 import pytest
+from _clusters import DaskProcesses, env_for, free_port
 
 import raycompat
 
@@ -31,11 +32,21 @@ def ray_session():
     raycompat.shutdown()
 
 
+@raycompat.remote
+def _still_working(x):
+    return x
+
+
 @pytest.fixture
 def ray(ray_session):
-    """The raycompat module, initialized on the shared cluster."""
+    """The raycompat module, initialized on the shared cluster.
+
+    After the test, a plain task must still work: bad input must never break the session.
+    """
     assert raycompat.is_initialized()
-    return raycompat
+    yield raycompat
+    assert raycompat.is_initialized(), "the test left the shared session shut down"
+    assert raycompat.get(_still_working.remote("ok"), timeout=60) == "ok"
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +74,23 @@ def make_event(dask_client):
     yield make
     for event in made:  # never leave a task blocked on a test's event
         event.set()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A plain `dask scheduler` and one `dask worker` (2 threads) on 127.0.0.1."""
+    env = env_for(tmp_path_factory.mktemp("state"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = DaskProcesses()
+    procs.start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], env)
+    procs.start(["worker", address, "--host", "127.0.0.1", "--nthreads", "2", "--no-dashboard"], env)
+    try:
+        with distributed.Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        procs.close()
 
 
 def python_env(extra: dict[str, str] | None = None, state_dir: Path | None = None) -> dict[str, str]:

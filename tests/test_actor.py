@@ -300,11 +300,12 @@ def test_ray_terminate_ends_the_actor_after_pending_calls(ray):
 def test_actor_ends_when_its_last_handle_is_gone_unless_detached(ray):
     counter = Counter.remote()
     pending = counter.increment.remote()
-    pid = ray.get(counter.pid.remote())
+    process = psutil.Process(ray.get(counter.pid.remote()))
     del counter
     gc.collect()
     assert ray.get(pending) == 1  # calls sent before the handle went still complete
-    psutil.Process(pid).wait(timeout=30)  # then the actor's process ends
+    process.wait(timeout=30)  # then the actor's process ends
+    assert not process.is_running()
 
     name = f"detached-{time.monotonic_ns()}"
     detached = Counter.options(name=name, lifetime="detached").remote()

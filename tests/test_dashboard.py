@@ -49,7 +49,7 @@ def test_dashboard_shows_running_tasks_under_their_function_names(ray, ray_sessi
         assert "Dask Diagnostic UI" in status and "Task Stream" in status
         workers = dump_dom(f"{base}/info/main/workers.html")
         pages = sorted(set(re.findall(r'href="\.\./worker/([^"]+)\.html"', workers)))
-        assert len(pages) == 2, workers[:2000]
+        assert len(pages) >= 2, workers[:2000]  # the task workers, and any actor or store process
         text = "".join(dump_dom(f"{base}/info/worker/{page}.html") for page in pages)
         assert text.count("slow_square-") >= 2, text[:3000]
         assert not re.search(r"run_task-|execute_task-", text)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -77,6 +78,12 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
 class _QuietLostData(logging.Filter):
     """Drop the scheduler's reports of data lost with a worker.
 
@@ -92,22 +99,24 @@ _QUIET_LOST_DATA = _QuietLostData()
 
 
 class _JoinWatcher(SchedulerPlugin):
-    """Notes the names of the workers that join, for the supervisor."""
+    """Tracks which workers joined since their (re)start, and which are connected now."""
 
     name = "raycompat-join-watcher"
 
-    def __init__(self, joined: set[str]) -> None:
-        self.joined = joined
+    def __init__(self, joined: set[str], present: set[str]) -> None:
+        self.joined = joined  # the supervisor clears a name when it (re)starts that worker
+        self.present = present
         self.names: dict[str, str] = {}  # address -> name
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
         self.names[worker] = str(scheduler.workers[worker].name)
         self.joined.add(self.names[worker])
+        self.present.add(self.names[worker])
 
     def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
         name = self.names.pop(worker, None)
         if name is not None:
-            self.joined.discard(name)
+            self.present.discard(name)
 
 
 class EmbeddedCluster:
@@ -129,11 +138,9 @@ class EmbeddedCluster:
         self._loop_runner = LoopRunner(asynchronous=False)
         self._loop_runner.start()
         self.loop = self._loop_runner.loop
-        dashboard_address = f"{LOCALHOST}:{dashboard_port if dashboard_port is not None else 0}"
-        self.scheduler: Scheduler = self._loop_runner.run_sync(
-            self._start_scheduler, dashboard_address if include_dashboard else None
-        )
-        self.scheduler_address: str = self.scheduler.address
+        # Workers start first, on a port chosen now: they import Dask (most of a second) while
+        # the scheduler imports its dashboard, and connect as soon as it listens.
+        self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port()}"
         self._include_dashboard = include_dashboard
         self._env = worker_env(env_vars)
         self._quiet = quiet_workers
@@ -147,27 +154,50 @@ class EmbeddedCluster:
         self._standby: subprocess.Popen[bytes] | None = None
         self._spare_count = 0
         self._joined: set[str] = set()  # workers that reached the scheduler since their start
-        self.scheduler.add_plugin(_JoinWatcher(self._joined))
+        self._present: set[str] = set()  # workers connected now
         self._quick_deaths: dict[str, int] = {}
         self.restarts = 0
         for i in range(num_workers):
             self._launch(f"worker-{i}")
+        dashboard_address = f"{LOCALHOST}:{dashboard_port if dashboard_port is not None else 0}"
+        try:
+            self.scheduler: Scheduler = self._loop_runner.run_sync(
+                self._start_scheduler,
+                self.scheduler_address,
+                dashboard_address if include_dashboard else None,
+                _JoinWatcher(self._joined, self._present),
+            )
+        except BaseException:
+            self._stop_processes()
+            raise
         self._supervisor = threading.Thread(
             target=self._supervise, name="raycompat-supervisor", daemon=True
         )
         self._supervisor.start()
 
     @staticmethod
-    async def _start_scheduler(dashboard_address: str | None) -> Scheduler:
+    async def _start_scheduler(address: str, dashboard_address: str | None, watcher: SchedulerPlugin) -> Scheduler:
         scheduler = Scheduler(
             host=LOCALHOST,
-            port=0,
+            port=int(address.rsplit(":", 1)[1]),
             dashboard=dashboard_address is not None,
             dashboard_address=dashboard_address or ":0",
             validate=False,
+            plugins=[watcher],
         )
         await scheduler
         return scheduler
+
+    def fast_client_stream(self, client_id: str) -> None:
+        """Shorten the batching delay from our scheduler to the driver's client (see tuning)."""
+        from .tuning import STREAM_INTERVAL
+
+        async def shorten() -> None:
+            comm = self.scheduler.client_comms.get(client_id)
+            if comm is not None:
+                comm.interval = STREAM_INTERVAL
+
+        sync(self.loop, shorten)
 
     @property
     def dashboard_url(self) -> str | None:
@@ -175,20 +205,26 @@ class EmbeddedCluster:
             return None
         return f"http://{LOCALHOST}:{self.scheduler.http_server.port}/status"
 
-    def _launch(self, name: str) -> None:
-        """Start worker ``name``: wake the standby process if there is one, else a new process."""
+    def _launch(self, name: str, restart: bool = False) -> None:
+        """Start worker ``name``: wake the standby process if there is one, else a new process.
+
+        The first restart also starts a standby, so that later ones take milliseconds.
+        """
         if name == STORE_NAME:
             self.start_object_store()
             return
+        with self._lock:
+            self._joined.discard(name)  # before it starts: a standby joins within milliseconds
         resources = self._first_resources if name == "worker-0" else self._resources
         proc = self._wake_standby(name, resources)
         if proc is None:
             cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
             out = subprocess.DEVNULL if self._quiet else None
             proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            if restart:
+                self.start_standby()
         with self._lock:
             self._procs[name] = proc
-            self._joined.discard(name)
 
     def start_object_store(self) -> None:
         """Start the process that holds large ``put()`` objects, as Ray's object store does.
@@ -199,11 +235,15 @@ class EmbeddedCluster:
         out = subprocess.DEVNULL if self._quiet else None
         proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         with self._lock:
-            self._procs[STORE_NAME] = proc  # supervised like a worker: restarted if it dies
             self._joined.discard(STORE_NAME)
+            self._procs[STORE_NAME] = proc  # supervised like a worker: restarted if it dies
 
     def object_store_address(self, timeout: float = 30) -> str | None:
-        """The store's address, waiting while it starts; None if it is not there."""
+        """The store's address, starting it on first use and waiting while it starts."""
+        with self._lock:
+            started = STORE_NAME in self._procs
+        if not started:
+            self.start_object_store()
 
         async def find() -> str | None:
             deadline = time.monotonic() + timeout
@@ -271,7 +311,7 @@ class EmbeddedCluster:
                     continue
                 logger.warning("raycompat worker %s exited; starting a new one.", name)
                 self.restarts += 1
-                self._launch(name)
+                self._launch(name, restart=True)
 
     def spawn_actor_host(self, actor_id: str, env_vars: dict[str, str], report_exit: Any) -> None:
         """Give a new actor its process: a spare host started ahead of need, or a new one.
@@ -330,18 +370,21 @@ class EmbeddedCluster:
             return None
         return proc
 
-    def start_spare_host(self) -> None:
-        """Start a spare actor host now, so that the first actor starts at once."""
-        if self._spare is None:
-            self._launch_spare()
-
     def wait_until_whole(self, timeout: float = 60) -> None:
         """Wait until every worker we supervise has (re)joined the scheduler."""
         deadline = time.monotonic() + timeout
-        while not set(self._procs) <= self._joined:
+        while not set(self._procs) <= self._present:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"workers {sorted(set(self._procs) - self._joined)} did not come back")
+                raise TimeoutError(f"workers {sorted(set(self._procs) - self._present)} did not come back")
             time.sleep(0.05)
+
+    def all_pids(self) -> list[int]:
+        """The pids of every process this cluster started: workers, store, actors, standby."""
+        with self._lock:
+            procs = [*self._procs.values(), *self._actor_procs]
+            if self._standby is not None:
+                procs.append(self._standby)
+        return [proc.pid for proc in procs if proc.poll() is None]
 
     def worker_pids(self) -> list[int]:
         """The pids of the task workers (not the object store)."""
@@ -354,16 +397,21 @@ class EmbeddedCluster:
             return
         self._closing.set()
         self._supervisor.join(timeout=2)
+        try:
+            self._loop_runner.run_sync(self.scheduler.close, timeout=5)
+        except Exception:  # closing is best effort; the processes are stopped below anyway
+            logger.debug("scheduler close failed", exc_info=True)
+        self._stop_processes()
+
+    def _stop_processes(self) -> None:
+        """Wait a little for every process we started to exit, then kill what is left."""
+        self._closing.set()
         with self._lock:
             procs = [*self._procs.values(), *self._actor_procs]
             standby, self._standby = self._standby, None
         if standby is not None:
             standby.kill()
             standby.wait()
-        try:
-            self._loop_runner.run_sync(self.scheduler.close, timeout=5)
-        except Exception:  # closing is best effort; the processes are stopped below anyway
-            logger.debug("scheduler close failed", exc_info=True)
         for proc in procs:
             try:
                 proc.wait(timeout=3)

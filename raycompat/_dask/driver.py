@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
 import os
 import threading
@@ -142,14 +143,14 @@ def start_embedded(
         quiet_workers=not log_to_driver,
     )
     try:
+        # Not direct_to_workers: it fetches values faster, but a gather that races a worker's
+        # death can then wait forever (docs/performance.md).
         client = Client(cluster.scheduler_address, loop=cluster.loop, set_as_default=False)
+        cluster.fast_client_stream(client.id)
         client.wait_for_workers(max(1, num_cpus), timeout=60)
     except BaseException:
         cluster.close()
         raise
-    cluster.start_object_store()
-    cluster.start_spare_host()
-    cluster.start_standby()
     return Backend(client, cluster, log_to_driver=log_to_driver)
 
 
@@ -540,6 +541,8 @@ def _gather(
         pending = [ref for ref in refs if ref._key in futures and not futures[ref._key].done()]
         while pending:
             seen = _completions.count
+            if any(f.status in ("error", "cancelled") for f in futures.values()):
+                break  # a failure is raised at once, without waiting for the others
             pending = [ref for ref in pending if not futures[ref._key].done()]
             remaining = _remaining(deadline)
             if pending and remaining == 0:
@@ -655,15 +658,22 @@ class _Completions:
         self.count = 0
 
     def watch(self, ref: ObjectRef[Any]) -> None:
+        """Wake waiters when ``ref`` finishes; again after a finished future was reset.
+
+        Dask resets a finished future to pending when its data is lost with a worker and the
+        task must run again: its first done-callback has fired, so it is armed once more.
+        """
         if ref._watched:
             return
         ref._watched = True
+        done = functools.partial(self._done, ref)
         if ref._call is not None and not ref._call.done():
-            ref._call.add_done_callback(self._done)
+            ref._call.add_done_callback(done)
         elif ref._future is not None:
-            ref._future.add_done_callback(self._done)
+            ref._future.add_done_callback(done)
 
-    def _done(self, _future: Any) -> None:
+    def _done(self, ref: ObjectRef[Any], _future: Any) -> None:
+        ref._watched = False
         with self._cond:
             self.count += 1
             self._cond.notify_all()

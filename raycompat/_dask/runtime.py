@@ -296,6 +296,9 @@ def _should_retry(retry_exceptions: bool | tuple[type[BaseException], ...], exc:
     return bool(retry_exceptions) and isinstance(exc, Exception)
 
 
+_PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes)
+
+
 def check_result(name: str, result: Any, num_returns: int) -> Any:
     """Check the return value now, in the task, where an error can still name the task."""
     if num_returns > 1:
@@ -305,6 +308,8 @@ def check_result(name: str, result: Any, num_returns: int) -> Any:
                 f"Task {name!r} returned {got} objects, but num_returns={num_returns}. "
                 f"Return a tuple of {num_returns} values, or change num_returns."
             )
+    if type(result) in _PLAIN_TYPES:
+        return result
     try:
         cloudpickle.dumps(result, protocol=5, buffer_callback=lambda buf: None)
     except Exception as exc:

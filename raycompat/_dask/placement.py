@@ -1,0 +1,295 @@
+"""Placement groups and scheduling strategies on Dask.
+
+A placement group is an entry in a table kept by a scheduler plugin. Reserving it means
+finding, for each bundle, a node (a Dask worker host) whose free resources hold it, after the
+bundles of the groups already reserved; the process that created the group retries until
+that works. The group's *ready key* is a gate task, submitted at once, that gives back its
+thread slot (``secede``) and waits on a ``distributed.Event`` set when the reservation works;
+``pg.ready()`` names that key, and tasks submitted into a group not yet reserved depend on it.
+Tasks in a reserved group are restricted to its nodes' hosts (Dask's ``workers=[ip]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from .. import exceptions
+from . import nodes as _nodes
+
+PLUGIN_NAME = "raycompat-placement-groups"
+HANDLER = "raycompat_pg"
+RETRY_SECONDS = 0.5  # how often a pending group looks again for room
+
+
+class PlacementTable(SchedulerPlugin):
+    """Scheduler plugin: every placement group of the cluster, by id."""
+
+    idempotent = True
+    name = PLUGIN_NAME
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.changed = asyncio.Event()
+
+    async def start(self, scheduler: Any) -> None:
+        scheduler.handlers[HANDLER] = self.handle
+
+    async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
+        return await getattr(self, f"op_{action}")(**kwargs)
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def op_create(self, entry: dict[str, Any]) -> str:
+        name = entry.get("name")
+        if name and any(g["name"] == name and g["state"] != "REMOVED" for g in self.groups.values()):
+            return "taken"
+        self.groups[entry["id"]] = entry
+        self._notify()
+        return "ok"
+
+    async def op_get(self, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
+        if pg_id is not None:
+            return self.groups.get(pg_id)
+        for entry in self.groups.values():
+            if entry["name"] == name and entry["state"] != "REMOVED":
+                return entry
+        return None
+
+    async def op_list(self) -> list[dict[str, Any]]:
+        return list(self.groups.values())
+
+    async def op_reserve(self, pg_id: str, hosts: list[str]) -> str:
+        entry = self.groups.get(pg_id)
+        if entry is None or entry["state"] != "PENDING":
+            return "gone"
+        entry["state"], entry["hosts"] = "CREATED", hosts
+        self._notify()
+        return "ok"
+
+    async def op_remove(self, pg_id: str) -> None:
+        entry = self.groups.get(pg_id)
+        if entry is not None:
+            entry["state"] = "REMOVED"
+            self._notify()
+
+    async def op_wait(self, pg_id: str, timeout: float) -> dict[str, Any] | None:
+        """Return the entry once it is no longer PENDING, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            entry = self.groups.get(pg_id)
+            left = deadline - loop.time()
+            if entry is None or entry["state"] != "PENDING" or left <= 0:
+                return entry
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+
+_registered: set[str] = set()
+
+
+def _call(backend: Any, **kwargs: Any) -> Any:
+    client = backend.client
+    if client.id not in _registered:
+        client.register_plugin(PlacementTable(), name=PLUGIN_NAME)
+        _registered.add(client.id)
+    return client.sync(client.scheduler.raycompat_pg, **kwargs)
+
+
+def ready_key(pg_id: str) -> str:
+    return f"placement_group_ready-{pg_id}"
+
+
+def _gate(event_name: str, value: Any) -> Any:
+    """Dask task behind ``pg.ready()``: wait, without holding a thread slot, for the reservation."""
+    from distributed import Event, secede
+
+    secede()
+    Event(event_name).wait()
+    return value
+
+
+# -- reserving ----------------------------------------------------------------------------------
+
+
+def _fits(bundle: dict[str, float], free: dict[str, float]) -> bool:
+    return all(free.get(k, 0.0) + 1e-9 >= v for k, v in bundle.items() if v)
+
+
+def _take(bundle: dict[str, float], free: dict[str, float]) -> None:
+    for k, v in bundle.items():
+        free[k] = free.get(k, 0.0) - v
+
+
+def place(bundles: list[dict[str, float]], strategy: str, free: dict[str, dict[str, float]]) -> list[str] | None:
+    """Choose a host for each bundle, or None if ``strategy`` cannot be met with ``free``."""
+    free = {host: dict(res) for host, res in free.items()}
+    hosts = list(free)
+    if strategy in ("PACK", "STRICT_PACK"):
+        for host in hosts:
+            trial = dict(free[host])
+            if all(_fits(b, trial) and (_take(b, trial) or True) for b in bundles):
+                return [host] * len(bundles)
+        if strategy == "STRICT_PACK":
+            return None
+    chosen: list[str] = []
+    for bundle in bundles:
+        unused = [h for h in hosts if h not in chosen]
+        candidates = unused if strategy in ("SPREAD", "STRICT_SPREAD") else []
+        if strategy != "STRICT_SPREAD":
+            candidates = candidates + [h for h in hosts if h not in candidates]
+        host = next((h for h in candidates if _fits(bundle, free[h])), None)
+        if host is None:
+            return None
+        _take(bundle, free[host])
+        chosen.append(host)
+    return chosen
+
+
+def _free_resources(backend: Any, skip: str) -> dict[str, dict[str, float]]:
+    """Each node's resources not in use now and not reserved by another placement group."""
+    free: dict[str, dict[str, float]] = {}
+    for node in _nodes.nodes(backend.client, usage=True):
+        used = node.used()
+        free[node.host] = {k: v - used.get(k, 0.0) for k, v in node.total().items()}
+    for entry in _call(backend, action="list"):
+        if entry["id"] == skip or entry["state"] != "CREATED":
+            continue
+        for bundle, host in zip(entry["bundles"], entry["hosts"]):
+            if host in free:
+                _take(bundle, free[host])
+    return free
+
+
+class _Reserver:
+    """In the creating process: retries the reservation until it works or the group is removed."""
+
+    def __init__(self, backend: Any, entry: dict[str, Any], value: Any) -> None:
+        self.backend = backend
+        self.entry = entry
+        self.stop = threading.Event()
+        key = ready_key(entry["id"])
+        # The gate: held while the group lives, so that pg.ready() and waiting tasks can use it.
+        self.future: Any = backend.client.submit(_gate, key, value, key=key, pure=False)
+        threading.Thread(target=self._run, name=f"placement-group-{entry['id'][:8]}", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if self._try():
+                    return
+            except Exception:  # the session is closing
+                if self.backend.client.status in ("closing", "closed"):
+                    return
+            self.stop.wait(RETRY_SECONDS)
+
+    def _try(self) -> bool:
+        hosts = place(self.entry["bundles"], self.entry["strategy"], _free_resources(self.backend, self.entry["id"]))
+        if hosts is None:
+            return False
+        if _call(self.backend, action="reserve", pg_id=self.entry["id"], hosts=hosts) != "ok":
+            return True  # removed meanwhile
+        _hosts[self.entry["id"]] = hosts
+        from distributed import Event
+
+        Event(ready_key(self.entry["id"]), client=self.backend.client).set()
+        return True
+
+
+_reservers: dict[str, _Reserver] = {}
+_hosts: dict[str, list[str]] = {}  # reserved groups' hosts, as this process has seen them
+
+
+def create(backend: Any, entry: dict[str, Any], value: Any) -> None:
+    """Register the group and start reserving it in the background."""
+    if _call(backend, action="create", entry=entry) == "taken":
+        raise ValueError(
+            f"A placement group named {entry['name']!r} already exists. Choose another name, or "
+            f"use ray.util.get_placement_group({entry['name']!r})."
+        )
+    _reservers[entry["id"]] = _Reserver(backend, dict(entry), value)
+
+
+def remove(backend: Any, pg_id: str) -> None:
+    _call(backend, action="remove", pg_id=pg_id)
+    reserver = _reservers.pop(pg_id, None)
+    if reserver is not None:
+        reserver.stop.set()
+        backend.client.cancel([reserver.future], reason="placement group removed")
+        reserver.future = None
+    _hosts.pop(pg_id, None)
+
+
+def lookup(backend: Any, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
+    return _call(backend, action="get", pg_id=pg_id, name=name)  # type: ignore[no-any-return]
+
+
+def table(backend: Any) -> list[dict[str, Any]]:
+    return _call(backend, action="list")  # type: ignore[no-any-return]
+
+
+def wait(backend: Any, pg_id: str, timeout: float) -> bool:
+    entry = _call(backend, action="wait", pg_id=pg_id, timeout=timeout)
+    return entry is not None and entry["state"] == "CREATED"
+
+
+# -- where a task may run --------------------------------------------------------------------
+
+
+def task_placement(backend: Any, strategy: Any, group: Any = None, bundle_index: int | None = None) -> tuple[list[str] | None, bool, Any]:
+    """Map Ray's scheduling options to Dask's: (workers, allow_other_workers, ready future or None).
+
+    The ready future, if any, is a dependency the task must wait for: its placement group is
+    not reserved yet.
+    """
+    if group is None and hasattr(strategy, "placement_group"):
+        group, bundle_index = strategy.placement_group, strategy.placement_group_bundle_index
+    if group is not None and not isinstance(group, str):  # "default" means no group
+        return _group_placement(backend, group, -1 if bundle_index is None else bundle_index)
+    node_id = getattr(strategy, "node_id", None)
+    if node_id is not None:
+        host = _host_of_node(backend, node_id)
+        if host is None:
+            if strategy.soft:
+                return None, False, None
+            raise exceptions.TaskUnschedulableError(
+                f"The node {node_id} given to NodeAffinitySchedulingStrategy(soft=False) does not "
+                "exist. Take a NodeID from ray.nodes(), or pass soft=True to run elsewhere."
+            )
+        return [host], bool(strategy.soft), None
+    return None, False, None
+
+
+def _host_of_node(backend: Any, node_id: str) -> str | None:
+    for node in _nodes.nodes(backend.client):
+        if node.node_id == node_id:
+            return node.host
+    return None
+
+
+def _group_placement(backend: Any, group: Any, bundle_index: int) -> tuple[list[str] | None, bool, Any]:
+    pg_id = group.id.hex() if hasattr(group.id, "hex") and not isinstance(group.id, str) else str(group.id)
+    hosts = _hosts.get(pg_id)
+    if hosts is None:
+        entry = lookup(backend, pg_id=pg_id)
+        if entry is None or entry["state"] == "REMOVED":
+            raise ValueError(
+                f"The placement group {pg_id} was removed or never existed. Create one with "
+                "ray.util.placement_group(bundles) and schedule into it before removing it."
+            )
+        if entry["state"] == "CREATED":
+            hosts = _hosts[pg_id] = entry["hosts"]
+    if hosts is None:  # not reserved yet: the task waits for the ready key
+        from distributed import Future
+
+        return None, False, Future(ready_key(pg_id), backend.client)
+    chosen = hosts if bundle_index == -1 else [hosts[bundle_index]]
+    return sorted(set(chosen)), False, None
