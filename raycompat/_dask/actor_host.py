@@ -248,13 +248,21 @@ class Host:
             reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
         stop = time.time()
         self._store(keys, values, msg, start, stop)
-        await self._register(keys, values, msg["client"])
+        small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
         if reply["status"] == "ok":
-            small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
             reply["values"] = [to_serialize(v) if ok else None for v, ok in zip(values, small)]
             reply["inline"] = small
-        async with write_lock:
-            await comm.write(reply)
+        if all(small):
+            # The caller has everything in the reply: answer first, then tell the scheduler.
+            # A ref that leaves the caller before the scheduler knows its key is handled there
+            # (values travel inline, and receivers wait for the key: driver.bind).
+            async with write_lock:
+                await comm.write(reply)
+            await self._register(keys, values, msg["client"])
+        else:
+            await self._register(keys, values, msg["client"])
+            async with write_lock:
+                await comm.write(reply)
         if msg["method"] == RELEASE:
             reply = await self.worker.scheduler.raycompat_actor(action="release", actor_id=self.actor_id)
             if reply and reply.get("state") == "dead":

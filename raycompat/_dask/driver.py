@@ -251,6 +251,8 @@ def pack_args(
             if error is not None:  # a failed actor call: the receiver re-raises its error
                 return runtime.ErrorValue(error)
             call_result(value)
+            if value._has_value:  # a small actor result, maybe not yet known to the scheduler
+                return value._value
         if value._has_value and value._future is None:  # small and held here: it travels inline
             return value._value
         if value._has_value and value._future.status in LOST:
