@@ -37,7 +37,8 @@ CONNECT_OP = "raycompat_actor_connect"
 EXIT_OP = "raycompat_actor_exit"
 ASSIGN_OP = "raycompat_actor_assign"
 SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
-INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size also travel in the reply
+INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size travel in the reply only
+RECORDS_INTERVAL = 0.2  # seconds between batches of task-stream records for the dashboard
 TERMINATE = "__ray_terminate__"
 RELEASE = "__ray_release__"  # the creator's last handle is gone
 
@@ -75,6 +76,7 @@ class Host:
         self.actor_loop: asyncio.AbstractEventLoop | None = None
         self.semaphore: asyncio.Semaphore | None = None
         self.records: list[dict[str, Any]] = []
+        self.records_sender: asyncio.Future[None] | None = None
         self.killed: str | None = None  # set by ray.kill(): later calls fail at once
 
     # -- start-up ---------------------------------------------------------------------------
@@ -246,23 +248,19 @@ class Host:
         except BaseException as exc:  # noqa: BLE001 - the error is the call's result
             values = [runtime.ErrorValue(exc)] * len(keys)
             reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
-        stop = time.time()
-        self._store(keys, values, msg, start, stop)
+        self._record(keys, msg, start, time.time())
         small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
         if reply["status"] == "ok":
             reply["values"] = [to_serialize(v) if ok else None for v, ok in zip(values, small)]
             reply["inline"] = small
-        if all(small):
-            # The caller has everything in the reply: answer first, then tell the scheduler.
-            # A ref that leaves the caller before the scheduler knows its key is handled there
-            # (values travel inline, and receivers wait for the key: driver.bind).
-            async with write_lock:
-                await comm.write(reply)
+        if reply["status"] == "ok" and not all(small):
+            # Large results stay here as Dask data, known to the scheduler before the reply.
+            # Small ones and errors travel in the reply only; the caller stores them in the
+            # cluster if its ref ever leaves the process (driver.reduce_ref).
+            self.worker.update_data(data=dict(zip(keys, values)))
             await self._register(keys, values, msg["client"])
-        else:
-            await self._register(keys, values, msg["client"])
-            async with write_lock:
-                await comm.write(reply)
+        async with write_lock:
+            await comm.write(reply)
         if msg["method"] == RELEASE:
             reply = await self.worker.scheduler.raycompat_actor(action="release", actor_id=self.actor_id)
             if reply and reply.get("state") == "dead":
@@ -275,21 +273,30 @@ class Host:
             )
             asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
-    def _store(self, keys: list[str], values: list[Any], msg: dict[str, Any], start: float, stop: float) -> None:
-        self.worker.update_data(data=dict(zip(keys, values)))
+    def _record(self, keys: list[str], msg: dict[str, Any], start: float, stop: float) -> None:
+        """Note the call for the dashboard's task stream; sent in batches (_send_records)."""
         name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
         for key in keys:
             self.records.append({"key": key, "name": name, "start": start, "stop": stop})
+        if self.records_sender is None or self.records_sender.done():
+            self.records_sender = asyncio.ensure_future(self._send_records())
+
+    async def _send_records(self) -> None:
+        await asyncio.sleep(RECORDS_INTERVAL)
+        records, self.records = self.records, []
+        if records:
+            await self.worker.scheduler.raycompat_actor(
+                action="records", worker=self.worker.address, records=records
+            )
 
     async def _register(self, keys: list[str], values: list[Any], client: str) -> None:
         """Tell the scheduler the results exist here, so tasks and other clients can use them."""
-        records, self.records = self.records, []
         await self.worker.scheduler.raycompat_actor(
             action="stored",
             who_has={k: [self.worker.address] for k in keys},
             nbytes={k: sizeof(v) for k, v in zip(keys, values)},
             client=client,
-            records=records,
+            records=[],
         )
 
     async def handle_assign(self, comm: Any = None, actor_id: str = "", incarnation: int = 0) -> str:

@@ -140,11 +140,14 @@ class ActorRegistry(SchedulerPlugin):
         """An actor host stored call results: make them Dask data, and show the calls in the
         dashboard's task stream under ``Class.method``."""
         self.scheduler.update_data(who_has=who_has, nbytes=nbytes, client=client)
+        await self.op_records(worker=next(iter(who_has.values()))[0] if who_has else "", records=records)
+
+    async def op_records(self, worker: str, records: list[dict[str, Any]]) -> None:
+        """Show actor calls in the dashboard's task stream under ``Class.method``."""
         stream = self.scheduler.plugins.get("task-stream")
         if stream is None:
             return
         for record in records:
-            worker = who_has[record["key"]][0]
             stream.transition(
                 record["key"],
                 "processing",
@@ -153,7 +156,7 @@ class ActorRegistry(SchedulerPlugin):
                 worker=worker,
                 thread=0,
                 status="OK",
-                nbytes=nbytes.get(record["key"], 0),
+                nbytes=0,
                 type=None,
                 typename=None,
                 metadata={},

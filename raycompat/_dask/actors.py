@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-from distributed import Future
 from distributed.comm import connect
 
 from .. import exceptions
@@ -223,7 +222,7 @@ class Channel:
         outcomes = [concurrent.futures.Future() for _ in keys]
         refs = []
         for key, outcome in zip(keys, outcomes):
-            ref: ObjectRef[Any] = ObjectRef(key, Future(key, client))
+            ref: ObjectRef[Any] = ObjectRef(key)  # its Dask future comes when needed
             ref._call = outcome
             refs.append(ref)
         retries = self.max_task_retries if max_task_retries is None else max_task_retries

@@ -296,12 +296,16 @@ def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
     if _packing.refs is not None:
         _packing.refs.append(ref)
     if ref._call is not None:
-        # An actor result: the scheduler knows its key once the call has ended. A call that
-        # failed before storing anything (its actor died) is stored as its error here.
+        # An actor result: small ones and errors came back in the reply only, so they are
+        # stored in the cluster now that the ref leaves this process.
         concurrent.futures.wait([ref._call])
         error = ref._call.exception()
-        if error is not None and ref._future is not None and not ref._future.done():
+        if error is not None and ref._future is None:
             store_error(backend or _backend_for_pickling(), ref, error)
+        elif error is None:
+            call_result(ref)
+            if ref._future is None:
+                materialize(backend or _backend_for_pickling(), ref)
     elif ref._has_value and ref._future is None:
         materialize(backend or _backend_for_pickling(), ref)
     if ref._future is not None and runtime._worker is not None:
@@ -376,7 +380,7 @@ def future_if_stored(ref: ObjectRef[Any]) -> Future | None:
 
 def store_error(backend: Backend, ref: ObjectRef[Any], error: BaseException) -> None:
     """Store a failed call's error under its key, so that every reader of the key sees it."""
-    backend.client.scatter({ref._key: runtime.ErrorValue(error)}, hash=False)
+    ref._future = backend.client.scatter({ref._key: runtime.ErrorValue(error)}, hash=False)[ref._key]
 
 
 def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
@@ -497,6 +501,8 @@ def call_result(ref: ObjectRef[Any]) -> None:
     outcome = ref._call.result()  # raises the call's error
     if outcome.has_value and not ref._has_value:
         ref._value, ref._has_value = outcome.value, True
+    elif not outcome.has_value and ref._future is None:
+        bind(ref, _backend_for_pickling().client)  # a large result, stored on the actor's host
 
 
 def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> list[Any]:
