@@ -9,7 +9,6 @@ from conftest import describe, run_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SEEDS = Path("/work/shared/seed_examples")
-NEEDS_ACTORS = {"s09_actor_counter.py"}  # actors are being built: xfail until they land
 NEEDS_A_CLUSTER = {"s08_address_auto.py"}  # address='auto': runs against a `dask scheduler`
 
 
@@ -37,10 +36,7 @@ def test_seed_scripts_are_run_here_or_as_their_copy_in_examples():
 
 
 def _param(script: Path):
-    marks = []
-    if script.name in NEEDS_ACTORS:
-        marks.append(pytest.mark.xfail(reason="actors are not finished yet", strict=False))
-    return pytest.param(script, id=f"{script.parent.name}/{script.name}", marks=marks)
+    return pytest.param(script, id=f"{script.parent.name}/{script.name}")
 
 
 def test_every_example_opens_with_a_one_line_comment():
