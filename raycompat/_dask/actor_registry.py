@@ -1,4 +1,9 @@
-"""The actor registry: a scheduler plugin that knows every actor, its name, state and address.
+"""raycompat's scheduler extension: the actor registry, and the few things only a scheduler can do.
+
+Above all it is the actor registry: it knows every actor, its name, state and address. It also
+counts worker crashes per task (for ``max_retries``), registers a key's interest for a client
+once the scheduler knows the key (``desire``), shortens the scheduler's stream delays (tuning),
+and shows actor calls in the dashboard's task stream.
 
 It lives on the scheduler because the scheduler is the one process every client and worker
 reaches, and its event loop makes each operation atomic (two actors can never take one name).
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.diagnostics.task_stream import TaskStreamPlugin
@@ -62,6 +67,20 @@ class Entry:
             "max_restarts": self.max_restarts,
             "meta": self.meta,
         }
+
+
+async def _wait_until(entry: Entry, condition: Callable[[], bool], timeout: float) -> None:
+    """Wait until ``condition()`` holds, re-checking whenever ``entry`` changes, or ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        try:
+            await asyncio.wait_for(entry.changed.wait(), remaining)
+        except asyncio.TimeoutError:
+            return
 
 
 class ActorRegistry(SchedulerPlugin):
@@ -181,15 +200,9 @@ class ActorRegistry(SchedulerPlugin):
         entry = self.actors.get(actor_id)
         if entry is None:
             return None
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not (entry.state == "dead" or (entry.state == "alive" and entry.incarnation > incarnation)):
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(entry.changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                break
+        await _wait_until(
+            entry, lambda: entry.state == "dead" or (entry.state == "alive" and entry.incarnation > incarnation), timeout
+        )
         return entry.public()
 
     async def op_settled(self, actor_id: str, incarnation: int, timeout: float = 10) -> dict[str, Any] | None:
@@ -197,16 +210,7 @@ class ActorRegistry(SchedulerPlugin):
         entry = self.actors.get(actor_id)
         if entry is None:
             return None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while entry.state == "alive" and entry.incarnation == incarnation:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(entry.changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                break
+        await _wait_until(entry, lambda: not (entry.state == "alive" and entry.incarnation == incarnation), timeout)
         return entry.public()
 
     async def op_get(self, actor_id: str | None = None, name: str | None = None, namespace: str | None = None) -> dict[str, Any] | None:
