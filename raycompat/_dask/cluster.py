@@ -205,6 +205,11 @@ class EmbeddedCluster:
             return None
         return f"http://{LOCALHOST}:{self.scheduler.http_server.port}/status"
 
+    def _start(self, cmd: list[str], stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        """Start one of our processes; its output goes to ours unless log_to_driver=False."""
+        out = subprocess.DEVNULL if self._quiet else None
+        return subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=stdin)
+
     def _launch(self, name: str, restart: bool = False) -> None:
         """Start worker ``name``: wake the standby process if there is one, else a new process.
 
@@ -219,8 +224,7 @@ class EmbeddedCluster:
         proc = self._wake_standby(name, resources)
         if proc is None:
             cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
-            out = subprocess.DEVNULL if self._quiet else None
-            proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            proc = self._start(cmd)
             if restart:
                 self.start_standby()
         with self._lock:
@@ -232,8 +236,7 @@ class EmbeddedCluster:
         It runs no task, so a task that crashes its worker never takes put objects with it.
         """
         cmd = worker_command(self.scheduler_address, name=STORE_NAME, nthreads=1, resources={}) + ["--store"]
-        out = subprocess.DEVNULL if self._quiet else None
-        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        proc = self._start(cmd)
         with self._lock:
             self._joined.discard(STORE_NAME)
             self._procs[STORE_NAME] = proc  # supervised like a worker: restarted if it dies
@@ -265,8 +268,7 @@ class EmbeddedCluster:
         if self._closing.is_set():
             return
         cmd = worker_command(self.scheduler_address, name="standby", nthreads=1, resources={}) + ["--standby"]
-        out = subprocess.DEVNULL if self._quiet else None
-        proc = subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=subprocess.PIPE)
+        proc = self._start(cmd, stdin=subprocess.PIPE)
         with self._lock:
             self._standby = proc
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import socket
 import hashlib
 import os
 import threading
@@ -161,7 +160,6 @@ def connect(address: str, *, log_to_driver: bool, security: Any = None, timeout:
     if "://" not in address:
         address = f"tcp://{address}"
     try:
-        _check_listening(address)  # a refused port fails at once, not after Dask's timeout
         client = Client(address, set_as_default=False, timeout=timeout, security=security)
     except (OSError, TimeoutError) as exc:
         raise ConnectionError(
@@ -170,16 +168,6 @@ def connect(address: str, *, log_to_driver: bool, security: Any = None, timeout:
             "ray.init() without an address to start an embedded cluster."
         ) from None
     return Backend(client, None, log_to_driver=log_to_driver)
-
-
-def _check_listening(address: str) -> None:
-    """Raise OSError if nothing listens at a tcp:// or tls:// address."""
-    scheme, _, rest = address.partition("://")
-    host, _, port = rest.rpartition(":")
-    if scheme not in ("tcp", "tls") or not port.isdigit():
-        return
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
-        pass
 
 
 def worker_backend_or_none() -> Backend | None:
