@@ -65,9 +65,11 @@ __all__ = [
     "wait",
 ]
 
-for _obj in (ObjectRef, cancel, get, init, install_as_ray, is_initialized, put, remote, shutdown, wait):
-    # names defined in private modules: tracebacks and reprs show raycompat.X
-    _obj.__module__ = __name__
-for _obj in (available_resources, cluster_resources, get_gpu_ids, nodes, ObjectRefGenerator, DynamicObjectRefGenerator, progress):
+# Names defined in private modules: tracebacks and reprs show raycompat.X.
+for _obj in (
+    DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator, available_resources, cancel,
+    cluster_resources, get, get_gpu_ids, init, install_as_ray, is_initialized, nodes, progress,
+    put, remote, shutdown, wait,
+):
     _obj.__module__ = __name__
 del _obj
