@@ -195,6 +195,36 @@ def wait_for_release(baseline_mb: float, size_mb: float, timeout: float = 15.0) 
 class Skip(Exception):
     """Raised by a workload that cannot run here; its message says why."""
 
+PutGet = Callable[[int], "tuple[float, float, float]"]  # size in MB -> (put s, get s, tree RSS MB)
+
+
+def put_get_big(s: dict[str, Any], put_get: PutGet) -> dict[str, Any]:
+    """The median put and get times of a ``big_mb`` array, as MB/s."""
+    size = s["big_mb"]
+    times = [put_get(size) for _ in range(s["reps"])]
+    put = sorted(t[0] for t in times)[len(times) // 2]
+    get = sorted(t[1] for t in times)[len(times) // 2]
+    return {"value": size / (put + get), "put_s": put, "get_s": get, "mb": size}
+
+
+def put_get_huge(s: dict[str, Any], put_get: PutGet) -> dict[str, Any]:
+    """One put and get of a ``huge_mb`` array, and whether its memory is released after."""
+    size = s["huge_mb"]
+    if not size:
+        raise Skip("--quick skips the 1 GB put")
+    baseline = tree_rss_mb()
+    put, get, held = put_get(size)
+    release = wait_for_release(baseline, size)
+    return {
+        "value": size / (put + get),
+        "put_s": put,
+        "get_s": get,
+        "mb": size,
+        "held_mb": held - baseline,  # shows the probe saw the memory before the del
+        "released": release is not None,
+        "release_s": release,
+    }
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()

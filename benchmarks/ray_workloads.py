@@ -179,29 +179,11 @@ def _put_get(size_mb: int) -> tuple[float, float, float]:
 
 
 def w_put_get_big(s: dict[str, Any]) -> dict[str, Any]:
-    size = s["big_mb"]
-    times = [_put_get(size) for _ in range(s["reps"])]
-    put = sorted(t[0] for t in times)[len(times) // 2]
-    get = sorted(t[1] for t in times)[len(times) // 2]
-    return {"value": size / (put + get), "put_s": put, "get_s": get, "mb": size}
+    return _common.put_get_big(s, _put_get)
 
 
 def w_put_get_huge(s: dict[str, Any]) -> dict[str, Any]:
-    size = s["huge_mb"]
-    if not size:
-        raise Skip("--quick skips the 1 GB put")
-    baseline = _common.tree_rss_mb()
-    put, get, held = _put_get(size)
-    release = _common.wait_for_release(baseline, size)
-    return {
-        "value": size / (put + get),
-        "put_s": put,
-        "get_s": get,
-        "mb": size,
-        "held_mb": held - baseline,  # shows the probe saw the memory before the del
-        "released": release is not None,
-        "release_s": release,
-    }
+    return _common.put_get_huge(s, _put_get)
 
 
 def w_ref_to_tasks(s: dict[str, Any]) -> dict[str, Any]:

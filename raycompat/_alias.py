@@ -65,9 +65,3 @@ def install_as_ray() -> None:
         )
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
-
-
-def is_installed() -> bool:
-    return _finder in sys.meta_path
-
-

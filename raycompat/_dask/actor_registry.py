@@ -26,7 +26,6 @@ from . import tuning
 
 HANDLER = "raycompat_actor"
 PLUGIN_NAME = "raycompat-actor-registry"
-HOST_PREFIX = "actor-"
 CRASHES = "raycompat_crashes"  # task annotation: worker crashes while it ran
 CRASH_STIMULI = ("handle-worker-cleanup", "remove-worker", "worker-died")
 

@@ -248,11 +248,13 @@ def run_task(spec: TaskSpec, *deps: Any) -> Any:
 
 def _crashes_so_far(key: str | None) -> int:
     """How often a worker died while running this task (counted by the scheduler extension)."""
+    from .actor_registry import CRASHES
+
     if key is None or _worker is None:
         return 0
     ts = _worker.state.tasks.get(key)
     annotations = getattr(ts, "annotations", None) or {}
-    return int(annotations.get("raycompat_crashes", 0))
+    return int(annotations.get(CRASHES, 0))
 
 
 def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
