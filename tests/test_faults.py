@@ -115,7 +115,7 @@ def test_crashing_neighbours_do_not_fail_innocent_tasks(ray, heal):
 
 
 def test_put_objects_and_results_survive_worker_death(ray, heal):
-    big = ray.put(np.arange(2_000_000))  # stored on a worker as well as in the driver
+    big = ray.put(np.arange(2_000_000))  # in the object store, and a copy on a worker
     small = ray.put({"a": 1})
 
     @ray.remote

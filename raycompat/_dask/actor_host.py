@@ -11,6 +11,7 @@ by construction: calls are read, and started, in the order they were sent.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -347,16 +348,29 @@ class HostWorker(Worker):
     """A Dask worker that is never "running", so the scheduler never gives it a task.
 
     It registers while still starting and turns "paused" instead of "running" afterwards;
-    paused workers keep their data and serve it to others.
+    paused workers keep their data and serve it to others. Dask serves a paused worker's data
+    one transfer at a time, to relieve its memory; a host is paused only to get no task, so
+    while it serves data it counts as running and serves as many transfers as any worker.
     """
 
     @property
     def status(self) -> Status:
-        return Worker.status.fget(self)  # type: ignore[attr-defined,no-any-return]
+        status: Status = Worker.status.fget(self)  # type: ignore[attr-defined]
+        return Status.running if status == Status.paused and _SERVING_DATA.get() else status
 
     @status.setter
     def status(self, value: Status) -> None:
         Worker.status.fset(self, Status.paused if value == Status.running else value)  # type: ignore[attr-defined]
+
+    async def get_data(self, comm: Any, keys: Any, who: str | None = None, serializers: Any = None) -> Any:
+        token = _SERVING_DATA.set(True)  # seen by this request only: heartbeats still say "paused"
+        try:
+            return await Worker.get_data(self, comm, keys, who, serializers)
+        finally:
+            _SERVING_DATA.reset(token)
+
+
+_SERVING_DATA = contextvars.ContextVar("raycompat_serving_data", default=False)
 
 
 def setup(worker: Any, actor_id: str, incarnation: int) -> Host:

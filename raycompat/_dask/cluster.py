@@ -262,6 +262,18 @@ class EmbeddedCluster:
 
         return sync(self.loop, find)  # type: ignore[no-any-return]
 
+    def put_addresses(self) -> list[str]:
+        """Where a large ``put()`` goes: the object store, and the task worker holding least data."""
+        store = self.object_store_address()
+        if store is None:
+            return []
+
+        async def least_loaded() -> list[str]:
+            running = sorted(self.scheduler.running, key=lambda ws: ws.nbytes)
+            return [str(ws.address) for ws in running[:1]]
+
+        return [store, *sync(self.loop, least_loaded)]
+
     def start_standby(self) -> None:
         """Start a worker process that imports everything and waits: it replaces a dead worker
         in milliseconds instead of the second a new Python process takes."""

@@ -392,7 +392,7 @@ def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
     value = runtime.loaded(ref._value)
     store = backend.cluster.object_store_address() if backend.cluster is not None else None
     if store is not None:
-        ref._future = object_store.put(backend.client, store, key, value)
+        ref._future = object_store.put(backend.client, [store], key, value)
     else:
         ref._future = backend.client.scatter({key: value}, hash=False)[key]
 
@@ -477,10 +477,10 @@ def put(backend: Backend, value: Any) -> ObjectRef[Any]:
         ref._value, ref._has_value = runtime.Pickled(blob), True
         return ref
     key = new_key("put")
-    store = backend.cluster.object_store_address() if backend.cluster is not None else None
+    addresses = backend.cluster.put_addresses() if backend.cluster is not None else []
     try:
-        if store is not None:
-            future = object_store.put(backend.client, store, key, value)
+        if addresses:
+            future = object_store.put(backend.client, addresses, key, value)
         else:
             future = backend.client.scatter({key: value}, hash=False)[key]
     except Exception as exc:

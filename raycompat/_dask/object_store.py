@@ -3,10 +3,15 @@
 It is a paused Dask worker (see actor_host.HostWorker): it keeps data and serves it to the
 workers whose tasks need it, but runs no task, so no task can crash it. Dask's own scatter only
 places data on running workers, so the driver sends values here with its own handler.
+
+A large put also leaves a copy on one task worker, as Dask's scatter would: the scheduler then
+runs the tasks that read it where it already is, instead of copying it out of the store to
+every worker. That copy dies with its worker; the store's stays.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dask.sizeof import sizeof
@@ -16,8 +21,8 @@ from distributed.protocol import to_serialize
 PUT_OP = "raycompat_store_put"
 
 
-def setup(worker: Any) -> None:
-    """Make this worker process the object store."""
+def accept_puts(worker: Any) -> None:
+    """Let the driver store ``put()`` objects in this worker process."""
 
     async def put(comm: Any = None, data: dict[str, Any] | None = None, client: str = "") -> None:
         data = data or {}
@@ -31,8 +36,13 @@ def setup(worker: Any) -> None:
     worker.handlers[PUT_OP] = put
 
 
-def put(client: Client, address: str, key: str, value: Any) -> Future:
-    """Store ``value`` under ``key`` in the object store at ``address``; return its future."""
+def put(client: Client, addresses: list[str], key: str, value: Any) -> Future:
+    """Store ``value`` under ``key`` in the workers at ``addresses`` at once; return its future."""
     future = Future(key, client)  # exists before the scheduler reports the key: no report is missed
-    client.sync(client.rpc(address).raycompat_store_put, data={key: to_serialize(value)}, client=client.id)
+    data = {key: to_serialize(value)}
+
+    async def send() -> None:
+        await asyncio.gather(*(client.rpc(a).raycompat_store_put(data=data, client=client.id) for a in addresses))
+
+    client.sync(send)
     return future

@@ -70,10 +70,10 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     await worker
     runtime.setup_worker(worker)
-    if args.store:
+    if not args.actor_id:
         from . import object_store
 
-        object_store.setup(worker)
+        object_store.accept_puts(worker)
     if args.actor_id:
         from . import actor_host
 
