@@ -38,6 +38,9 @@ LOST = ("lost", "cancelled")  # statuses of a future whose data is gone
 DASK_SETTINGS = {
     "distributed.scheduler.work-stealing": False,  # stealing moves queued actor-free tasks; off is faster
     "distributed.worker.daemon": False,
+    # Every Dask stream keeps its last N batches for debugging; at our 1 ms batching that is
+    # thousands of task messages (20,000 tasks: driver peak RSS 347 -> 294 MB with 20).
+    "distributed.admin.low-level-log-length": 20,
 }
 
 # Settings of the scheduler we start ourselves.
@@ -47,6 +50,8 @@ EMBEDDED_SCHEDULER_SETTINGS = {
     # One task per thread on a worker: a worker that dies takes only its running task with it,
     # so a neighbour's crash never counts against innocent queued tasks.
     "distributed.scheduler.worker-saturation": 1.0,
+    # The dashboard's task stream keeps this many finished tasks (Dask: 100,000, about 1 KB each).
+    "distributed.scheduler.dashboard.tasks.task-stream-length": 5000,
 }
 
 
@@ -434,7 +439,7 @@ def submit_task(
     key = new_key(spec.name)
     future = client.submit(
         runtime.run_task,
-        spec,
+        cloudpickle.dumps(spec),
         *deps,
         key=key,
         pure=False,

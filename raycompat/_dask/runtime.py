@@ -218,8 +218,13 @@ def current_key() -> str | None:
     return getattr(thread_state, "key", None)
 
 
-def run_task(spec: TaskSpec, *deps: Any) -> Any:
-    """Run one Ray task inside a Dask worker thread."""
+def run_task(spec_blob: bytes, *deps: Any) -> Any:
+    """Run one Ray task inside a Dask worker thread.
+
+    The spec arrives pickled: the scheduler keeps one bytes object per task instead of the
+    unpickled spec, which is most of its memory per task.
+    """
+    spec: TaskSpec = pickle.loads(spec_blob)
     ensure_setup()
     key = current_key()
     saved = (context.job_id, context.name, context.key, context.log_to_driver, context.namespace)
