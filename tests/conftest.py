@@ -32,6 +32,36 @@ def ray_session():
     raycompat.shutdown()
 
 
+LOAD_SCRIPT = Path(__file__).with_name("load_20000_tasks.py")
+LOAD_TEST = "test_20000_tiny_tasks_keep_the_driver_under_300_mb"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def load_run(request, tmp_path_factory):
+    """The 20,000-task load script, started when the run begins if its test is selected.
+
+    It takes most of a minute of CPU. Started first, in the background, it uses the time the
+    other tests spend waiting (on child interpreters, browsers, timeouts); its test reads the
+    report at the end. Its peak RSS is its own process's, so sharing the CPU cannot change it.
+    """
+    if not any(item.name == LOAD_TEST for item in request.session.items):
+        yield None
+        return
+    cwd = tmp_path_factory.mktemp("load")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raycompat", str(LOAD_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=python_env(state_dir=cwd / "raycompat-state"),
+    )
+    yield proc
+    if proc.poll() is None:  # its test did not run to the end
+        proc.kill()
+    proc.wait()
+
+
 @raycompat.remote
 def _still_working(x):
     return x

@@ -381,10 +381,18 @@ def setup(worker: Any, actor_id: str, incarnation: int) -> Host:
     if actor_id == SPARE:
         worker.handlers[ASSIGN_OP] = host.handle_assign
         # Make the worker's client while idle: actors use it for get(), put() and tasks.
-        asyncio.get_running_loop().run_in_executor(None, worker._get_client, 30)
+        asyncio.get_running_loop().run_in_executor(None, _make_client_quietly, worker)
     else:
         asyncio.ensure_future(host.start())
     return host
+
+
+def _make_client_quietly(worker: Any) -> None:
+    """Make the worker's client ahead of need; the cluster may close first, and that is fine."""
+    try:
+        worker._get_client(timeout=30)
+    except Exception:  # noqa: BLE001 - an actor that is assigned later makes it again, or says why
+        logger.debug("the spare host could not make its client yet", exc_info=True)
 
 
 # -- starting and restarting hosts ----------------------------------------------------------------

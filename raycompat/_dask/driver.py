@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import functools
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -116,10 +117,26 @@ class Backend:
         if self.in_worker:
             return
         try:
-            self.client.close(timeout=5)
+            if self.client.status == "running":
+                self.client.close(timeout=5)
+            else:  # the scheduler is gone: Dask would log its reconnect attempt being cut short
+                with _silenced("distributed.client", "distributed.batched"):
+                    self.client.close(timeout=5)
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+
+@contextmanager
+def _silenced(*loggers: str) -> Iterator[None]:
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 # -- connecting --------------------------------------------------------------------------------

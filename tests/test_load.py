@@ -1,0 +1,61 @@
+"""Load: many tasks and large puts, with every result right and memory kept in bounds.
+
+The memory limits are those Ray users can expect (see docs/fault-tolerance.md); they are sizes,
+not times, so a slow machine does not fail them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+MB = 1024 * 1024
+
+
+@pytest.mark.timeout(300)
+def test_20000_tiny_tasks_keep_the_driver_under_300_mb(load_run):
+    # conftest.load_run started tests/load_20000_tasks.py when the run began.
+    out, err = load_run.communicate(timeout=280)
+    assert load_run.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["right"]
+    assert report["peak_mb"] <= 300, report
+
+
+def _cluster_rss_mb() -> float:
+    """RSS of this driver and every process its embedded cluster started, in MB."""
+    me = psutil.Process(os.getpid())
+    procs = [me, *me.children(recursive=True)]
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / MB
+
+
+def test_a_gigabyte_of_puts_is_released_when_the_refs_are_dropped(ray):
+    @ray.remote
+    def total(a):
+        return float(a.sum())
+
+    ray.get(total.remote(ray.put(np.ones(MB))))  # the object store is up before the baseline
+    baseline = _cluster_rss_mb()
+    refs = [ray.put(np.full(256 * MB // 8, float(i))) for i in range(4)]
+    assert ray.get([total.remote(r) for r in refs]) == [float(i * 256 * MB // 8) for i in range(4)]
+    held = _cluster_rss_mb()
+    assert held - baseline >= 1024, "the puts should be in the cluster's memory now"
+    del refs
+
+    deadline = time.monotonic() + 30  # memory has no event to wait on: poll it
+    while _cluster_rss_mb() > baseline * 1.10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _cluster_rss_mb() <= baseline * 1.10, (
+        f"memory did not return to within 10% of {baseline:.0f} MB: {_cluster_rss_mb():.0f} MB"
+    )
