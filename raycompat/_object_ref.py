@@ -53,7 +53,7 @@ class ObjectRef(Generic[T]):
         return isinstance(other, ObjectRef) and other._key == self._key
 
     def __hash__(self) -> int:
-        return hash(("ObjectRef", self._key))
+        return hash(self._key)  # the key's hash is cached by Python: wait() hashes every ref
 
     def __reduce__(self) -> Any:
         from ._dask import driver

@@ -129,8 +129,13 @@ def wait(
         )
     if not isinstance(object_refs, list):
         raise TypeError(f"{expected}, got {type(object_refs)}. Pass a list: ray.wait(list(refs)).")
-    for ref in object_refs:
-        if not isinstance(ref, (ObjectRef, ObjectRefGenerator)):
+    generators = False
+    for ref in object_refs:  # one pass: wait() is called in loops over long lists
+        if type(ref) is ObjectRef:
+            continue
+        if isinstance(ref, ObjectRefGenerator):
+            generators = True
+        elif not isinstance(ref, ObjectRef):
             raise TypeError(
                 f"{expected}, got list containing {type(ref)}. Pass only ObjectRefs from .remote() "
                 "or ray.put()."
@@ -143,7 +148,7 @@ def wait(
     refs = list(object_refs)
     if not refs:
         return [], []
-    if len(set(refs)) != len(refs):
+    if len(set(refs) if generators else {ref._key for ref in refs}) != len(refs):
         raise ValueError(
             "Wait requires a list of unique ray_waitables. Remove the duplicates first, for "
             "example with list(dict.fromkeys(refs))."
@@ -155,7 +160,7 @@ def wait(
             "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
             f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
         )
-    if any(isinstance(ref, ObjectRefGenerator) for ref in refs):
+    if generators:
         return wait_with_generators(refs, num_returns, timeout)
     return driver.wait(_session.current().backend, refs, num_returns, timeout)
 

@@ -594,9 +594,13 @@ def _gather(
 
 def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
     """Refuse refs of an earlier session, as Ray does after shutdown() and a new init()."""
+    current = backend.client
     for ref in refs:
-        client = getattr(ref._future, "_client", None)
-        if client is not None and client is not backend.client and client.status in ("closing", "closed"):
+        future = ref._future
+        if future is None or future._client is current:
+            continue
+        client = future._client
+        if client is not None and client.status in ("closing", "closed"):
             raise ValueError(
                 "You are trying to access Ray objects whose owner is unknown. Please make sure "
                 "that all Ray objects you are trying to access are part of the current Ray "
@@ -735,6 +739,9 @@ def wait(
                 if id(ref) not in ready_ids:
                     _completions.watch(ref)
             _completions.wait_for_change(seen, remaining)
+    if len(ready) == 1:
+        i = refs.index(ready[0])  # identity first, so this is quick: the first ready ref is near the front
+        return ready, refs[:i] + refs[i + 1 :]
     taken = {id(r) for r in ready}
     return ready, [r for r in refs if id(r) not in taken]
 
@@ -747,7 +754,8 @@ def _first_ready(refs: list[ObjectRef[Any]], num_returns: int) -> list[ObjectRef
     """
     ready = []
     for ref in refs:
-        if is_ready(ref):
+        future = ref._future
+        if ref._has_value or (future.done() if future is not None and ref._call is None else is_ready(ref)):
             ready.append(ref)
             if len(ready) == num_returns:
                 break
