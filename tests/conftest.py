@@ -36,6 +36,19 @@ LOAD_SCRIPT = Path(__file__).with_name("load_20000_tasks.py")
 LOAD_TEST = "test_20000_tiny_tasks_keep_the_driver_under_300_mb"
 
 
+def start_load_script(cwd: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start tests/load_20000_tasks.py in a fresh interpreter; its output goes to files in ``cwd``."""
+    with open(cwd / "out.txt", "w") as out, open(cwd / "err.txt", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "raycompat", str(LOAD_SCRIPT)],
+            stdout=out,
+            stderr=err,
+            cwd=cwd,
+            env=python_env(state_dir=cwd / "raycompat-state"),
+        )
+    return proc, cwd
+
+
 @pytest.fixture(scope="session", autouse=True)
 def load_run(request, tmp_path_factory):
     """The 20,000-task load script, started when the run begins if its test is selected.
@@ -44,19 +57,11 @@ def load_run(request, tmp_path_factory):
     other tests spend waiting (on child interpreters, browsers, timeouts); its test reads the
     report at the end. Its peak RSS is its own process's, so sharing the CPU cannot change it.
     """
-    if not any(item.name == LOAD_TEST for item in request.session.items):
+    if not any(item.name.startswith(LOAD_TEST) for item in request.session.items):
         yield None
         return
-    cwd = tmp_path_factory.mktemp("load")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raycompat", str(LOAD_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env=python_env(state_dir=cwd / "raycompat-state"),
-    )
-    yield proc
+    proc, cwd = start_load_script(tmp_path_factory.mktemp("load"))
+    yield proc, cwd
     if proc.poll() is None:  # its test did not run to the end
         proc.kill()
     proc.wait()

@@ -114,7 +114,7 @@ def test_crashing_neighbours_do_not_fail_innocent_tasks(ray, heal):
     assert len(good) == 198 and all(good)
 
 
-def test_put_objects_and_results_survive_worker_death(ray, heal):
+def test_put_objects_and_results_survive_worker_death(ray, heal, dask_client):
     big = ray.put(np.arange(2_000_000))  # in the object store, and a copy on a worker
     small = ray.put({"a": 1})
 
@@ -124,6 +124,7 @@ def test_put_objects_and_results_survive_worker_death(ray, heal):
 
     result = total.remote(big)
     assert ray.get(result) == 1999999000000
+    dask_client.amm.run_once()  # what Dask's memory manager would do every 2 s: keep the store's copy
     for pid in _backend().cluster.worker_pids():
         os.kill(pid, signal.SIGKILL)
     assert ray.get(small) == {"a": 1}

@@ -13,16 +13,18 @@ import time
 import numpy as np
 import psutil
 import pytest
+from conftest import start_load_script
 
 MB = 1024 * 1024
 
 
 @pytest.mark.timeout(300)
-def test_20000_tiny_tasks_keep_the_driver_under_300_mb(load_run):
+def test_20000_tiny_tasks_keep_the_driver_under_300_mb(load_run, tmp_path):
     # conftest.load_run started tests/load_20000_tasks.py when the run began.
-    out, err = load_run.communicate(timeout=280)
-    assert load_run.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
+    proc, cwd = load_run or start_load_script(tmp_path)
+    proc.wait(timeout=280)
+    assert proc.returncode == 0, (cwd / "err.txt").read_text()[-3000:]
+    report = json.loads((cwd / "out.txt").read_text().strip().splitlines()[-1])
     assert report["right"]
     assert report["peak_mb"] <= 300, report
 

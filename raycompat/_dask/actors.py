@@ -176,7 +176,7 @@ def release_actor(backend: Backend, actor_id: str, class_name: str) -> None:
 def forget_job(backend: Backend) -> None:
     """The driver is leaving: its non-detached actors end with it, as in Ray."""
     if backend.client.status != "running":
-        return  # the scheduler is gone, and the actors with it: do not wait to reach it
+        return  # the scheduler is unreachable (the session treats that as lost): do not wait on it
     try:
         ended = registry(backend, "forget_job", job_id=backend.job_id)
     except Exception:  # the scheduler is already gone

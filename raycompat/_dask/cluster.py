@@ -349,6 +349,9 @@ class EmbeddedCluster:
 
         if self._closing.is_set():
             return
+        with self._lock:
+            if self._spare is not None and self._spare[1].poll() is None:
+                return  # one is up or starting (an actor with env_vars did not take it)
         self._spare_count += 1
         name = f"actor-spare-{self._spare_count}"
         proc = actor_host.launch(self.scheduler_address, actor_host.SPARE, 0, self._env, self._quiet, name=name)

@@ -53,6 +53,10 @@ EMBEDDED_SCHEDULER_SETTINGS = {
     "distributed.scheduler.worker-saturation": 1.0,
     # The dashboard's task stream keeps this many finished tasks (Dask: 100,000, about 1 KB each).
     "distributed.scheduler.dashboard.tasks.task-stream-length": 5000,
+    # Dask's active memory manager drops extra copies of a key, paused workers' first: it would
+    # drop the object store's copy of a put read by a task, and a worker crash would lose it.
+    "distributed.scheduler.active-memory-manager.start": False,
+    "distributed.scheduler.active-memory-manager.policies": [],
 }
 
 
@@ -505,6 +509,8 @@ def put(backend: Backend, value: Any) -> ObjectRef[Any]:
             future = object_store.put(backend.client, addresses, key, value)
         else:
             future = backend.client.scatter({key: value}, hash=False)[key]
+    except OSError as exc:  # the connection, not the value
+        raise exceptions.RaySystemError(f"Could not store the object passed to ray.put(): {exc!r}") from None
     except Exception as exc:
         raise TypeError(_put_message(value, exc)) from None
     return ObjectRef(key, future)

@@ -12,6 +12,7 @@ every worker. That copy dies with its worker; the store's stays.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from dask.sizeof import sizeof
@@ -19,6 +20,8 @@ from distributed import Client, Future
 from distributed.protocol import to_serialize
 
 PUT_OP = "raycompat_store_put"
+
+logger = logging.getLogger("raycompat")
 
 
 def accept_puts(worker: Any) -> None:
@@ -37,12 +40,22 @@ def accept_puts(worker: Any) -> None:
 
 
 def put(client: Client, addresses: list[str], key: str, value: Any) -> Future:
-    """Store ``value`` under ``key`` in the workers at ``addresses`` at once; return its future."""
+    """Store ``value`` under ``key`` in the workers at ``addresses`` at once; return its future.
+
+    The first address must take it; the others hold extra copies, and a worker that dies while
+    it receives one does not fail the put.
+    """
     future = Future(key, client)  # exists before the scheduler reports the key: no report is missed
     data = {key: to_serialize(value)}
 
     async def send() -> None:
-        await asyncio.gather(*(client.rpc(a).raycompat_store_put(data=data, client=client.id) for a in addresses))
+        sends = [client.rpc(a).raycompat_store_put(data=data, client=client.id) for a in addresses]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        if isinstance(outcomes[0], BaseException):
+            raise outcomes[0]
+        for address, outcome in zip(addresses[1:], outcomes[1:]):
+            if isinstance(outcome, BaseException):
+                logger.debug("no extra copy of %s on %s: %r", key, address, outcome)
 
     client.sync(send)
     return future
