@@ -11,6 +11,7 @@ so the cluster keeps its CPU slots, as a Ray node keeps its worker pool.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -78,10 +79,23 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOCALHOST, 0))
-        return int(sock.getsockname()[1])
+def _free_port(avoid: int | None = None) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind((LOCALHOST, 0))
+            port = int(sock.getsockname()[1])
+        if port != avoid:
+            return port
+
+
+def _port_taken(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused, at any depth, by a port already in use."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _QuietLostData(logging.Filter):
@@ -140,7 +154,7 @@ class EmbeddedCluster:
         self.loop = self._loop_runner.loop
         # Workers start first, on a port chosen now: they import Dask (most of a second) while
         # the scheduler imports its dashboard, and connect as soon as it listens.
-        self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port()}"
+        self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port(avoid=dashboard_port)}"
         self._include_dashboard = include_dashboard
         self._env = worker_env(env_vars)
         self._quiet = quiet_workers
@@ -157,19 +171,26 @@ class EmbeddedCluster:
         self._present: set[str] = set()  # workers connected now
         self._quick_deaths: dict[str, int] = {}
         self.restarts = 0
-        for i in range(num_workers):
-            self._launch(f"worker-{i}")
         dashboard_address = f"{LOCALHOST}:{dashboard_port if dashboard_port is not None else 0}"
-        try:
-            self.scheduler: Scheduler = self._loop_runner.run_sync(
-                self._start_scheduler,
-                self.scheduler_address,
-                dashboard_address if include_dashboard else None,
-                _JoinWatcher(self._joined, self._present),
-            )
-        except BaseException:
-            self._stop_processes()
-            raise
+        for attempt in range(3):
+            for i in range(num_workers):
+                self._launch(f"worker-{i}")
+            try:
+                self.scheduler: Scheduler = self._loop_runner.run_sync(
+                    self._start_scheduler,
+                    self.scheduler_address,
+                    dashboard_address if include_dashboard else None,
+                    _JoinWatcher(self._joined, self._present),
+                )
+                break
+            except BaseException as exc:
+                if attempt == 2 or not _port_taken(exc):
+                    self._stop_processes()
+                    raise
+            # Another process took the port between our choice and the scheduler's start:
+            # choose again, and start the workers again, pointed at the new port.
+            self._kill_workers()
+            self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port(avoid=dashboard_port)}"
         self._supervisor = threading.Thread(
             target=self._supervise, name="raycompat-supervisor", daemon=True
         )
@@ -386,6 +407,13 @@ class EmbeddedCluster:
             proc.kill()
             return None
         return proc
+
+    def _kill_workers(self) -> None:
+        with self._lock:
+            procs, self._procs = list(self._procs.values()), {}
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
     def wait_until_whole(self, timeout: float = 60) -> None:
         """Wait until every worker we supervise has (re)joined the scheduler."""

@@ -224,8 +224,8 @@ def run_task(spec_blob: bytes, *deps: Any) -> Any:
     The spec arrives pickled: the scheduler keeps one bytes object per task instead of the
     unpickled spec, which is most of its memory per task.
     """
+    ensure_setup()  # first: the spec may name the ray alias's modules
     spec: TaskSpec = pickle.loads(spec_blob)
-    ensure_setup()
     key = current_key()
     saved = (context.job_id, context.name, context.key, context.log_to_driver, context.namespace)
     context.job_id, context.name, context.key = spec.job_id, spec.name, key

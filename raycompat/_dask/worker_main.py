@@ -70,14 +70,14 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     await worker
     runtime.setup_worker(worker)
-    if not args.actor_id:
-        from . import object_store
-
-        object_store.accept_puts(worker)
     if args.actor_id:
         from . import actor_host
 
         actor_host.setup(worker, args.actor_id, args.incarnation)
+    else:  # task workers and the object store take large put() objects
+        from . import object_store
+
+        object_store.accept_puts(worker)
     await worker.finished()
 
 
