@@ -141,6 +141,39 @@ def test_init_options_reach_the_cluster_and_the_tasks(run_python):
     assert lines(proc) == ["gpu", "from-init", "['from-init']", "team", "2.0 1.0 2.0"]
 
 
+def test_init_chooses_another_port_when_its_first_choice_is_taken_meanwhile(run_python):
+    # Workers start before the scheduler, on a port chosen first; another process can take
+    # that port in between. Here the first choice is a port that is already listening.
+    proc = run_python(
+        """
+        import socket
+        import raycompat._dask.cluster as cluster
+
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        choose = cluster._free_port
+        choices = []
+
+        def first_the_taken_one(avoid=None):
+            choices.append(avoid)
+            return taken.getsockname()[1] if len(choices) == 1 else choose(avoid)
+
+        cluster._free_port = first_the_taken_one
+        import ray
+
+        ray.init(num_cpus=2)
+
+        @ray.remote
+        def inc(x):
+            return x + 1
+
+        print(ray.get([inc.remote(i) for i in range(4)]), len(choices))
+        """,
+    )
+    assert lines(proc) == ["[1, 2, 3, 4] 2"]
+
+
 def test_dashboard_port_serves_the_dashboard_on_localhost(run_python):
     port = free_port()
     proc = run_python(
