@@ -21,43 +21,28 @@ MB = 1024 * 1024
 
 # Workload sizes. --quick keeps every workload but the 1 GB one and repeats less; --tiny is for
 # the smoke test only: every workload runs, on sizes too small to mean anything.
+_FULL: dict[str, Any] = {
+    "reps": 2,
+    "roundtrip": 500,
+    "tasks_small": 2_000,
+    "tasks_large": 10_000,
+    "chain": 500,
+    "small_put": 2_000,
+    "big_mb": 100,
+    "huge_mb": 1024,
+    "ref_tasks": 10,
+    "actor_sync": 500,
+    "actor_pipelined": 1_000,
+    "actor_timeout": 30,
+    "wait_refs": 1_000,
+    "cpu_tasks": 16,
+    "cpu_seconds": 0.5,
+    "rss_tasks": 20_000,
+}
+
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {
-        "reps": 2,
-        "roundtrip": 500,
-        "tasks_small": 2_000,
-        "tasks_large": 10_000,
-        "chain": 500,
-        "small_put": 2_000,
-        "big_mb": 100,
-        "huge_mb": 1024,
-        "ref_tasks": 10,
-        "actor_sync": 500,
-        "actor_pipelined": 1_000,
-        "actor_timeout": 30,
-        "wait_refs": 1_000,
-        "cpu_tasks": 16,
-        "cpu_seconds": 0.5,
-        "rss_tasks": 20_000,
-    },
-    "quick": {
-        "reps": 1,
-        "roundtrip": 300,
-        "tasks_small": 2_000,
-        "tasks_large": 10_000,
-        "chain": 500,
-        "small_put": 1_000,
-        "big_mb": 100,
-        "huge_mb": 0,  # skipped
-        "ref_tasks": 10,
-        "actor_sync": 300,
-        "actor_pipelined": 1_000,
-        "actor_timeout": 30,
-        "wait_refs": 1_000,
-        "cpu_tasks": 16,
-        "cpu_seconds": 0.5,
-        "rss_tasks": 20_000,
-    },
+    "full": _FULL,
+    "quick": {**_FULL, "reps": 1, "roundtrip": 300, "small_put": 1_000, "actor_sync": 300, "huge_mb": 0},  # 0: skipped
     "tiny": {
         "reps": 1,
         "roundtrip": 10,

@@ -84,6 +84,17 @@ def ray(ray_session):
     assert raycompat.get(_still_working.remote("ok"), timeout=60) == "ok"
 
 
+@pytest.fixture
+def echo(ray):
+    """A remote function that returns its argument."""
+
+    @ray.remote
+    def echo(x):
+        return x
+
+    return echo
+
+
 @pytest.fixture(scope="session")
 def dask_client(ray_session):
     """A plain Dask client on the shared cluster, for test signals (events) only."""

@@ -9,15 +9,6 @@ import pickle
 import pytest
 
 
-@pytest.fixture
-def echo(ray):
-    @ray.remote
-    def echo(x):
-        return x
-
-    return echo
-
-
 def test_object_ref_repr_and_hex_look_like_rays(ray, echo):
     ref = echo.remote(1)
 

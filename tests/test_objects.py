@@ -11,15 +11,6 @@ from conftest import describe
 
 
 @pytest.fixture
-def echo(ray):
-    @ray.remote
-    def echo(x):
-        return x
-
-    return echo
-
-
-@pytest.fixture
 def blocked(ray):
     """A task that signals ``started`` (if given), then waits for ``release``."""
 

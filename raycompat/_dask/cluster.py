@@ -79,6 +79,16 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """Give each process ``timeout`` seconds to exit on its own (it was told to), then kill it."""
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _free_port(avoid: int | None = None) -> int:
     while True:
         with socket.socket() as sock:
@@ -457,12 +467,7 @@ class EmbeddedCluster:
         if standby is not None:
             standby.kill()
             standby.wait()
-        for proc in procs:
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs, timeout=3)
         self._loop_runner.stop()
 
     def __repr__(self) -> str:

@@ -415,12 +415,16 @@ def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
     A value stored before whose worker died goes in again under a fresh key.
     """
     key = ref._key if ref._future is None else new_key("put")
-    value = runtime.loaded(ref._value)
     store = backend.cluster.object_store_address() if backend.cluster is not None else None
-    if store is not None:
-        ref._future = object_store.put(backend.client, [store], key, value)
-    else:
-        ref._future = backend.client.scatter({key: value}, hash=False)[key]
+    ref._future = _store(backend, key, runtime.loaded(ref._value), [store] if store else [])
+
+
+def _store(backend: Backend, key: str, value: Any, addresses: list[str]) -> Future:
+    """Put ``value`` in the cluster under ``key``: at ``addresses`` (the embedded cluster's
+    object store first), or else on a worker, as Dask's scatter does."""
+    if addresses:
+        return object_store.put(backend.client, addresses, key, value)
+    return backend.client.scatter({key: value}, hash=False)[key]
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -505,10 +509,7 @@ def put(backend: Backend, value: Any) -> ObjectRef[Any]:
     key = new_key("put")
     addresses = backend.cluster.put_addresses() if backend.cluster is not None else []
     try:
-        if addresses:
-            future = object_store.put(backend.client, addresses, key, value)
-        else:
-            future = backend.client.scatter({key: value}, hash=False)[key]
+        future = _store(backend, key, value, addresses)
     except OSError as exc:  # the connection, not the value
         raise exceptions.RaySystemError(f"Could not store the object passed to ray.put(): {exc!r}") from None
     except Exception as exc:

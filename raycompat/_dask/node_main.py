@@ -182,12 +182,9 @@ class Node:
                 await asyncio.wait_for(self.scheduler.close(), 2)
             except Exception:  # closing is best effort; the workers are stopped below anyway
                 logger.debug("scheduler close failed", exc_info=True)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        from .cluster import stop_processes
+
+        stop_processes(self.procs, timeout=5)
 
 
 async def _main(config: dict[str, Any]) -> int:
