@@ -183,13 +183,14 @@ def test_dashboard_port_serves_the_dashboard_on_localhost(run_python):
 
         ctx = ray.init(num_cpus=1, include_dashboard=True, dashboard_port={port})
         print(ctx.dashboard_url.startswith("http://127.0.0.1:{port}/"))
+        # Asked at once: the page waits for the dashboard, which loads after init() returns.
         with urllib.request.urlopen(ctx.dashboard_url, timeout=30) as response:
-            print(response.status)
+            print(response.status, response.geturl() == ctx.dashboard_url, b"bokeh" in response.read())
         ray.shutdown()
         """,
     )
 
-    assert lines(proc) == ["True", "200"]
+    assert lines(proc) == ["True", "200 True True"]
 
 
 @pytest.mark.parametrize("first_call", ["remote", "put"])

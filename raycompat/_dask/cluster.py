@@ -20,10 +20,13 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
+
 from distributed import Scheduler
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
+
+from . import dashboard
 
 logger = logging.getLogger("raycompat")
 
@@ -163,7 +166,7 @@ class EmbeddedCluster:
         self._loop_runner.start()
         self.loop = self._loop_runner.loop
         # Workers start first, on a port chosen now: they import Dask (most of a second) while
-        # the scheduler imports its dashboard, and connect as soon as it listens.
+        # the scheduler starts, and connect as soon as it listens.
         self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port(avoid=dashboard_port)}"
         self._include_dashboard = include_dashboard
         self._env = worker_env(env_vars)
@@ -186,7 +189,7 @@ class EmbeddedCluster:
             for i in range(num_workers):
                 self._launch(f"worker-{i}")
             try:
-                self.scheduler: Scheduler = self._loop_runner.run_sync(
+                self.scheduler, self._load_dashboard = self._loop_runner.run_sync(
                     self._start_scheduler,
                     self.scheduler_address,
                     dashboard_address if include_dashboard else None,
@@ -207,17 +210,19 @@ class EmbeddedCluster:
         self._supervisor.start()
 
     @staticmethod
-    async def _start_scheduler(address: str, dashboard_address: str | None, watcher: SchedulerPlugin) -> Scheduler:
+    async def _start_scheduler(
+        address: str, dashboard_address: str | None, watcher: SchedulerPlugin
+    ) -> tuple[Scheduler, Callable[[], None] | None]:
         scheduler = Scheduler(
             host=LOCALHOST,
             port=int(address.rsplit(":", 1)[1]),
-            dashboard=dashboard_address is not None,
+            dashboard=False,  # its pages are loaded by load_dashboard(), once the workers run
             dashboard_address=dashboard_address or ":0",
             validate=False,
             plugins=[watcher],
         )
         await scheduler
-        return scheduler
+        return scheduler, dashboard.defer(scheduler) if dashboard_address is not None else None
 
     def fast_client_stream(self, client_id: str) -> None:
         """Shorten the batching delay from our scheduler to the driver's client (see tuning)."""
@@ -229,6 +234,12 @@ class EmbeddedCluster:
                 comm.interval = STREAM_INTERVAL
 
         sync(self.loop, shorten)
+
+    def load_dashboard(self) -> None:
+        """Load the dashboard's pages in the background: ``init()`` does not wait for Bokeh."""
+        if self._load_dashboard is not None:
+            self._load_dashboard()
+            self._load_dashboard = None
 
     @property
     def dashboard_url(self) -> str | None:

@@ -177,6 +177,7 @@ def start_embedded(
     except BaseException:
         cluster.close()
         raise
+    cluster.load_dashboard()
     return Backend(client, cluster, log_to_driver=log_to_driver)
 
 
