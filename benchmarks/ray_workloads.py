@@ -189,6 +189,7 @@ def w_put_get_huge(s: dict[str, Any]) -> dict[str, Any]:
 def w_ref_to_tasks(s: dict[str, Any]) -> dict[str, Any]:
     size, k = s["big_mb"], s["ref_tasks"]
     array = np.ones(size * MB // 8)
+    ray.get(nbytes.remote(ray.put(array[: len(array) // 10])))  # warm-up, as in _put_get
 
     def run() -> float:
         start = time.perf_counter()

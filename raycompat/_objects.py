@@ -130,9 +130,8 @@ def wait(
     if not isinstance(object_refs, list):
         raise TypeError(f"{expected}, got {type(object_refs)}. Pass a list: ray.wait(list(refs)).")
     generators = False
-    for ref in object_refs:  # one pass: wait() is called in loops over long lists
-        if type(ref) is ObjectRef:
-            continue
+    # wait() is called in loops over long lists: the checks run at C speed when all are ObjectRefs.
+    for ref in () if set(map(type, object_refs)) <= {ObjectRef} else object_refs:
         if isinstance(ref, ObjectRefGenerator):
             generators = True
         elif not isinstance(ref, ObjectRef):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import distributed
@@ -180,6 +181,26 @@ def test_wait_defaults_to_all_when_waiting_for_the_first(ray, blocked, make_even
 
     assert ready == [fast] and not_ready == [slow]
     first.set()
+
+
+@pytest.mark.parametrize("kept", [None, 2], ids=["default", "few-finished-ids-kept"])
+def test_wait_sleeps_through_other_tasks_and_wakes_for_its_own(ray, echo, blocked, make_event, monkeypatch, kept):
+    if kept is not None:  # more tasks finish than wait() keeps track of: it looks at its refs again
+        from raycompat._dask import driver
+
+        monkeypatch.setattr(driver._completions, "_recent", collections.deque(maxlen=kept))
+    release = make_event()
+    running = blocked.remote(release.name)
+    outcome = []
+    waiter = threading.Thread(target=lambda: outcome.append(ray.wait([running], timeout=60)))
+    waiter.start()
+
+    assert ray.get([echo.remote(i) for i in range(20)]) == list(range(20))  # they finish meanwhile
+    assert waiter.is_alive() and outcome == []
+    release.set()
+    waiter.join(60)
+
+    assert outcome == [([running], [])]
 
 
 def test_wait_of_empty_list_returns_two_empty_lists(ray):

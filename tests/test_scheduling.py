@@ -140,3 +140,35 @@ def test_placement_group_arguments_are_checked(ray, where):
         where.options(scheduling_strategy=PlacementGroupSchedulingStrategy(PlacementGroup("x", [{"CPU": 1}]), 3))
     with pytest.raises(ValueError, match="Please supply a non-empty value to get_placement_group"):
         get_placement_group("")
+
+
+# -- queueing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_input", [False, True], ids=["no-input", "small-input"])
+def test_short_tasks_run_on_the_free_worker_while_a_long_task_runs(ray, make_event, with_input):
+    """Ray gives a task only to a worker with a free CPU; Dask would queue some on the busy one."""
+    import distributed
+
+    started, release = make_event(), make_event()
+
+    @ray.remote
+    def long_task(started, release):
+        distributed.Event(started).set()
+        distributed.Event(release).wait(60)
+        return "long"
+
+    @ray.remote
+    def short_task(x):  # a new function: a small group, which Dask sends straight to a worker
+        return x
+
+    long_ref = long_task.remote(started.name, release.name)
+    assert started.wait(30)
+    value = bytes(200_000) if with_input else 0  # 200 kB: stored in the cluster, not inlined
+    arg = ray.put(value) if with_input else value
+    shorts = [short_task.remote(arg) for _ in range(4)]
+
+    assert ray.get(shorts, timeout=30) == [value] * 4
+    assert ray.wait([long_ref], timeout=0)[0] == []  # the long task is still running
+    release.set()
+    assert ray.get(long_ref, timeout=30) == "long"

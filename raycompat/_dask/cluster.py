@@ -27,6 +27,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
 from . import dashboard
+from .queueing import queue_until_a_slot_opens
 
 logger = logging.getLogger("raycompat")
 
@@ -222,6 +223,7 @@ class EmbeddedCluster:
             plugins=[watcher],
         )
         await scheduler
+        queue_until_a_slot_opens(scheduler)
         return scheduler, dashboard.defer(scheduler) if dashboard_address is not None else None
 
     def fast_client_stream(self, client_id: str) -> None:

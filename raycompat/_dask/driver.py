@@ -7,15 +7,17 @@ the ``Backend`` of the current session (a Dask client, plus the embedded cluster
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -585,8 +587,7 @@ def _gather(
             remaining = _remaining(deadline)
             if pending and remaining == 0:
                 raise _timeout_error(timeout, len(refs), len(pending))
-            for ref in pending:
-                _completions.watch(ref)
+            _completions.watch(pending)
             if pending:
                 _completions.wait_for_change(seen, remaining)
     try:
@@ -603,6 +604,11 @@ def _gather(
 def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
     """Refuse refs of an earlier session, as Ray does after shutdown() and a new init()."""
     current = backend.client
+    try:  # the quick check first: wait() is called in loops over long lists
+        if {ref._future._client for ref in refs} == {current}:
+            return
+    except AttributeError:  # a ref without a future (a small put value)
+        pass
     for ref in refs:
         future = ref._future
         if future is None or future._client is current:
@@ -692,37 +698,68 @@ class _Completions:
     """Wakes ``wait()`` when any watched future or actor call finishes.
 
     Each ref is watched once, with one done-callback, however often it is waited on: draining
-    n refs with ``wait(num_returns=1)`` costs O(n) callbacks, not O(n) per call.
+    n refs with ``wait(num_returns=1)`` costs O(n) callbacks, not O(n) per call. A waiter
+    looks at its refs again only when one of them is among those that finished.
     """
+
+    RECENT = 4096
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
+        self._tracking: set[asyncio.Task[None]] = set()
+        self._recent: collections.deque[int] = collections.deque(maxlen=self.RECENT)  # ids of finished refs
         self.count = 0
 
-    def watch(self, ref: ObjectRef[Any]) -> None:
-        """Wake waiters when ``ref`` finishes; again after a finished future was reset.
+    def watch(self, refs: Iterable[ObjectRef[Any]]) -> None:
+        """Wake waiters when any of ``refs`` finishes; again after a finished future was reset.
 
         Dask resets a finished future to pending when its data is lost with a worker and the
-        task must run again: its first done-callback has fired, so it is armed once more.
+        task must run again: its first wake-up has fired, so it is armed once more. A Dask
+        future is watched by a coroutine on the client's event loop, as ``as_completed`` does,
+        not by ``add_done_callback``, which adds a hop through Dask's callback thread.
         """
-        if ref._watched:
-            return
-        ref._watched = True
-        done = functools.partial(self._done, ref)
-        if ref._call is not None and not ref._call.done():
-            ref._call.add_done_callback(done)
-        elif ref._future is not None:
-            ref._future.add_done_callback(done)
+        by_loop: dict[Any, list[ObjectRef[Any]]] = {}
+        for ref in refs:
+            if ref._watched:
+                continue
+            ref._watched = True
+            if ref._call is not None and not ref._call.done():
+                ref._call.add_done_callback(functools.partial(self._done, ref))
+            elif ref._future is not None:
+                by_loop.setdefault(ref._future.client.loop, []).append(ref)
+        for loop, futures in by_loop.items():
+            loop.add_callback(self._track, futures)
 
-    def _done(self, ref: ObjectRef[Any], _future: Any) -> None:
+    async def _track(self, refs: list[ObjectRef[Any]]) -> None:
+        for ref in refs:
+            task = asyncio.ensure_future(self._when_done(ref))
+            self._tracking.add(task)  # asyncio keeps only a weak reference to a task
+            task.add_done_callback(self._tracking.discard)
+
+    async def _when_done(self, ref: ObjectRef[Any]) -> None:
+        future = ref._future
+        if future is not None:
+            await future._state.wait()
+        self._done(ref)
+
+    def _done(self, ref: ObjectRef[Any], _future: Any = None) -> None:
         ref._watched = False
         with self._cond:
             self.count += 1
+            self._recent.append(id(ref))
             self._cond.notify_all()
 
-    def wait_for_change(self, seen: int, timeout: float | None) -> None:
+    def wait_for_change(self, seen: int, timeout: float | None) -> tuple[int, list[int] | None]:
+        """Block until the count passes ``seen`` (or ``timeout``).
+
+        Return the new count and the ids of the refs finished since ``seen``, or None in place
+        of the ids when there were more than the last ``RECENT`` kept.
+        """
         with self._cond:
             self._cond.wait_for(lambda: self.count != seen, timeout)
+            new = self.count - seen
+            finished = list(itertools.islice(reversed(self._recent), new)) if new <= len(self._recent) else None
+            return self.count, finished
 
 
 _completions = _Completions()
@@ -735,18 +772,20 @@ def wait(
     deadline = None if timeout is None else time.monotonic() + timeout
     check_session(backend, refs)
     with blocking():
-        while True:
+        seen = _completions.count  # read first: a completion after this wakes us below
+        ready = _first_ready(refs, num_returns)
+        mine: set[int] = set()
+        scanned = True
+        while len(ready) < num_returns and (remaining := _remaining(deadline)) != 0:
             ensure_connected(backend)
-            seen = _completions.count  # read first: a completion after this wakes us below
-            ready = _first_ready(refs, num_returns)
-            remaining = _remaining(deadline)
-            if len(ready) >= num_returns or remaining == 0:
-                break
-            ready_ids = {id(r) for r in ready}  # all of them: the scan went to the end
-            for ref in refs:
-                if id(ref) not in ready_ids:
-                    _completions.watch(ref)
-            _completions.wait_for_change(seen, remaining)
+            if scanned:  # watch the refs not ready (again: a finished future can be reset)
+                ready_ids = {id(r) for r in ready}  # all of them: the scan went to the end
+                _completions.watch(ref for ref in refs if id(ref) not in ready_ids)
+                mine = mine or set(map(id, refs))
+            seen, finished = _completions.wait_for_change(seen, remaining)
+            scanned = finished is None or not mine.isdisjoint(finished)
+            if scanned:
+                ready = _first_ready(refs, num_returns)
     if len(ready) == 1:
         i = refs.index(ready[0])  # identity first, so this is quick: the first ready ref is near the front
         return ready, refs[:i] + refs[i + 1 :]

@@ -89,9 +89,12 @@ class Node:
 
         from . import tls
         from .driver import DASK_SETTINGS
+        from .queueing import queue_until_a_slot_opens
 
         dask.config.set(DASK_SETTINGS)
         cfg = self.config
+        if cfg["head"]:  # one task per worker thread: the others wait in the scheduler (queueing)
+            dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
         security = tls.security(self.paths) if self.paths else None
         dashboard_url = None
         if cfg["head"]:
@@ -106,6 +109,7 @@ class Node:
                 validate=False,
             )
             await self.scheduler
+            queue_until_a_slot_opens(self.scheduler)
             self.address = self.scheduler.address
             if dashboard is not None:
                 port = self.scheduler.http_server.port
