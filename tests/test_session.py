@@ -193,6 +193,28 @@ def test_dashboard_port_serves_the_dashboard_on_localhost(run_python):
     assert lines(proc) == ["True", "200 True True"]
 
 
+@pytest.mark.parametrize("ending", ["returns", "raises"])
+def test_a_script_that_ends_with_tasks_in_flight_prints_only_its_own_output(run_python, ending):
+    proc = run_python(
+        f"""
+        import ray
+
+        @ray.remote
+        def noop():
+            return None
+
+        ray.init(num_cpus=2)
+        refs = [noop.remote() for _ in range(500)]  # never waited for
+        print("end")
+        {"raise SystemExit(3)" if ending == "raises" else ""}
+        """,
+    )
+
+    assert proc.returncode == (3 if ending == "raises" else 0), describe(proc)
+    assert proc.stdout.splitlines() == ["end"]
+    assert proc.stderr == "", proc.stderr[-2000:]
+
+
 @pytest.mark.parametrize("first_call", ["remote", "put"])
 def test_first_call_without_init_starts_a_cluster(run_python, first_call):
     proc = run_python(

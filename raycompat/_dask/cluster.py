@@ -112,18 +112,27 @@ def _port_taken(exc: BaseException) -> bool:
     return False
 
 
-class _QuietLostData(logging.Filter):
-    """Drop the scheduler's reports of data lost with a worker.
+class _QuietScheduler(logging.Filter):
+    """Drop two scheduler reports that Ray has no counterpart for.
 
-    raycompat handles those cases itself (task results are recomputed; put objects live in the
-    object store; an actor's results end with the actor), and Ray prints nothing for them.
+    "caused the cluster to lose": data lost with a worker. raycompat handles those cases itself
+    (task results are recomputed; put objects live in the object store; an actor's results end
+    with the actor), and Ray prints nothing for them.
+
+    "cannot schedule new futures after (interpreter) shutdown": a script that ends with tasks
+    still being submitted. Python stops the scheduler's helper threads before ``shutdown()``
+    runs at exit, and the unfinished tasks are dropped, as Ray drops them; Dask logs one error
+    per task.
     """
 
+    QUIET = ("caused the cluster to lose", "cannot schedule new futures after")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "caused the cluster to lose" not in str(record.msg)
+        message = str(record.msg)
+        return not any(quiet in message for quiet in self.QUIET)
 
 
-_QUIET_LOST_DATA = _QuietLostData()
+_QUIET_SCHEDULER = _QuietScheduler()
 
 
 class _JoinWatcher(SchedulerPlugin):
@@ -162,7 +171,7 @@ class EmbeddedCluster:
         quiet_workers: bool = False,
     ) -> None:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # as LocalCluster's silence_logs
-        logging.getLogger("distributed.scheduler").addFilter(_QUIET_LOST_DATA)
+        logging.getLogger("distributed.scheduler").addFilter(_QUIET_SCHEDULER)
         self._loop_runner = LoopRunner(asynchronous=False)
         self._loop_runner.start()
         self.loop = self._loop_runner.loop
