@@ -1,4 +1,4 @@
-"""Actors: ActorClass, ActorHandle, ActorMethod, method, get_actor, kill (``ray.actor``).
+"""Actors: ActorClass, ActorHandle, ActorMethod, method, get_actor, kill, exit_actor (``ray.actor``).
 
 Each actor runs in a process of its own, as in Ray. Calls made through one handle start in
 the order they were made; their results are ObjectRefs like any task's.
@@ -24,6 +24,8 @@ def method(*args: Any, **options: Any) -> Callable[[Callable[..., Any]], Callabl
     Raises:
         ValueError: For an unknown option, or if used without keyword arguments.
     """
+    if len(args) == 1 and callable(args[0]) and not options:  # bare @ray.method: no options
+        return args[0]  # type: ignore[no-any-return]
     if args:
         raise ValueError(
             "The @ray.method decorator must be applied using keyword arguments, for example "
@@ -51,7 +53,19 @@ def _method_table(cls: type) -> dict[str, dict[str, Any]]:
             options.setdefault("num_returns", "streaming")  # as Ray 2.60 does for generators
         table[name] = options
     table[_actors.actor_host.TERMINATE] = {}
+    table[_actors.actor_host.READY] = {}
     return table
+
+
+_NO_ARGUMENTS = inspect.Signature()  # a class without __init__, as object() takes no arguments
+
+
+def _call_signature(cls: type, name: str) -> inspect.Signature | None:
+    """The arguments a caller passes to method ``name``: without ``self`` (or ``cls``)."""
+    signature = signature_of(getattr(cls, name, None))
+    if signature is None or isinstance(inspect.getattr_static(cls, name, None), (staticmethod, classmethod)):
+        return signature  # no self; a classmethod taken from the class is already bound
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
 class ActorClass(Generic[T]):
@@ -62,8 +76,8 @@ class ActorClass(Generic[T]):
         self._cls = cls
         self._default_options = options
         self._methods = _method_table(cls)
-        self._signatures = {name: signature_of(getattr(cls, name, None)) for name in self._methods}
-        self._init_signature = signature_of(cls.__init__) if "__init__" in vars(cls) or cls.__init__ is not object.__init__ else None
+        self._signatures = {name: _call_signature(cls, name) for name in self._methods}
+        self._init_signature = _call_signature(cls, "__init__") if cls.__init__ is not object.__init__ else _NO_ARGUMENTS
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__module__ = cls.__module__
@@ -92,7 +106,7 @@ class ActorClass(Generic[T]):
 
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> ActorHandle[T]:
         if self._init_signature is not None:
-            check_signature(self._init_signature, (None, *args), kwargs)
+            check_signature(self._init_signature, args, kwargs)
         opts = {**_options.ACTOR_DEFAULTS, **options}
         session = _session.current()
         backend = session.backend
@@ -141,6 +155,13 @@ class _ActorClassWithOptions(Generic[T]):
         return _ActorClassWithOptions(self._actor_class, {**self._options, **options})
 
 
+class ActorID(str):
+    """An actor's id: a string of hex digits, with Ray's ``hex()``."""
+
+    def hex(self) -> str:
+        return str(self)
+
+
 class ActorHandle(Generic[T]):
     """A handle to an actor: call its methods with ``handle.method.remote(...)``.
 
@@ -148,7 +169,7 @@ class ActorHandle(Generic[T]):
     """
 
     def __init__(self, actor_id: str, class_name: str, meta: dict[str, Any]) -> None:
-        self._actor_id = actor_id
+        self._actor_id = ActorID(actor_id)
         self._class_name = class_name
         self._meta = meta
         # Method signatures, to check arguments at .remote(): known where the class is.
@@ -212,7 +233,7 @@ class ActorMethod:
         """Send the call; return its ObjectRef (a list if ``num_returns`` > 1) at once."""
         signature = self._handle._signatures.get(self._name)
         if signature is not None:
-            check_signature(signature, (None, *args), kwargs)
+            check_signature(signature, args, kwargs)
         num_returns = self._options.get("num_returns", 1)
         if num_returns is None:
             num_returns = 1
@@ -275,6 +296,24 @@ class _OwnedActors:
 
 
 _owned = _OwnedActors()
+
+
+def exit_actor() -> None:
+    """End the current actor from inside one of its methods; it is not restarted.
+
+    The call that runs it raises ActorDiedError in its caller, as do the later calls.
+
+    Raises:
+        TypeError: Outside an actor.
+    """
+    from ._dask import runtime
+
+    if runtime.context.actor is None:
+        raise TypeError(
+            "exit_actor API is called on a non-actor worker. Call it inside an actor method, or "
+            "use ray.kill(handle) from outside."
+        )
+    raise _actors.actor_host.ActorExit()
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:

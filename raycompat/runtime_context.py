@@ -68,9 +68,14 @@ class RuntimeContext:
         return _hex(f"actor:{actor_id}", 32)
 
     def get_actor_name(self) -> str | None:
-        """Return the name of the current actor if it has one, else None."""
-        name = _actor_attr("name")
+        """Return the current actor's name ("" if it has none); None outside an actor."""
+        name = _actor_attr("actor_name")
         return None if name is None else str(name)
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        """Whether the current actor was restarted after its process died."""
+        return bool(_actor_attr("incarnation"))
 
     def get_placement_group_id(self) -> None:
         """Return None: raycompat has no placement groups."""

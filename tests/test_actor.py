@@ -377,3 +377,118 @@ def test_actor_options_are_validated(ray):
         Counter.options(max_concurrency=0)
     with pytest.raises(ValueError, match="lifetime"):
         Counter.options(lifetime="forever")
+
+
+# -- behaviours checked against Ray 2.60 ----------------------------------------------------------
+
+
+@raycompat.remote
+class Member:
+    @staticmethod
+    def static(x):
+        return x + 100
+
+    @classmethod
+    def klass(cls, x):
+        return cls.__name__, x
+
+    @raycompat.method
+    def bare(self):
+        return "bare"
+
+    def two_arg_error(self):
+        class TwoArgError(Exception):
+            """Pickles as TwoArgError(message), which __init__ refuses: it cannot cross processes."""
+
+            def __init__(self, a, b):
+                super().__init__(f"{a}-{b}")
+
+        raise TwoArgError(1, 2)
+
+    def context(self):
+        ctx = raycompat.get_runtime_context()
+        return ctx.get_actor_name(), ctx.current_actor, ctx.was_current_actor_reconstructed
+
+    def exit(self, how):
+        if how == "exit_actor":
+            raycompat.actor.exit_actor()
+        raise SystemExit(0)
+
+    def ok(self):
+        return "ok"
+
+
+def test_static_class_and_bare_decorated_methods_and_ray_ready(ray):
+    member = Member.remote()
+    assert ray.get(member.static.remote(1)) == 101
+    assert ray.get(member.klass.remote(1)) == ("Member", 1)
+    assert ray.get(member.bare.remote()) == "bare"
+    assert ray.get(member.__ray_ready__.remote()) is True
+    assert member._actor_id.hex() == str(member._actor_id)
+
+
+def test_an_exception_that_cannot_be_unpickled_leaves_the_actor_working(ray):
+    member = Member.remote()
+    with pytest.raises(exceptions.RayTaskError, match="TwoArgError: 1-2"):
+        ray.get(member.two_arg_error.remote(), timeout=60)
+    assert ray.get(member.ok.remote(), timeout=60) == "ok"
+
+
+def test_runtime_context_inside_an_actor(ray):
+    named, unnamed = Member.options(name="context-probe").remote(), Member.remote()
+    assert ray.get(named.context.remote()) == ("context-probe", named, False)
+    assert ray.get(unnamed.context.remote()) == ("", unnamed, False)
+
+
+@pytest.mark.parametrize("how", ["exit_actor", "sys.exit"])
+def test_a_method_that_exits_ends_the_actor_without_restart(ray, how):
+    member = Member.options(max_restarts=2).remote()
+    for _ in range(2):  # this call, and every later one
+        with pytest.raises(exceptions.ActorDiedError, match=f"called {how}"):
+            ray.get(member.exit.remote(how), timeout=60)
+
+
+def test_exit_actor_outside_an_actor_raises_type_error(ray):
+    with pytest.raises(TypeError, match="non-actor"):
+        raycompat.actor.exit_actor()
+
+
+def test_a_class_without_init_takes_no_arguments(ray):
+    class Plain:
+        def f(self):
+            return 1
+
+    with pytest.raises(TypeError):
+        raycompat.remote(Plain).remote(1)
+
+
+@raycompat.remote
+class AsyncWorker:
+    def __init__(self):
+        self.attempts = 0
+
+    async def slow(self, event_name):
+        await asyncio.get_running_loop().run_in_executor(None, Event(event_name).wait, 60)
+        return "done"
+
+    async def flaky(self):
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ValueError("first attempt")
+        return self.attempts
+
+
+def test_async_actor_finishes_running_calls_when_its_handle_is_dropped(ray, make_event):
+    release = make_event()
+    worker = AsyncWorker.remote()
+    refs = [worker.slow.remote(release.name) for _ in range(2)]
+    del worker
+    gc.collect()
+    release.set()
+    assert ray.get(refs, timeout=60) == ["done", "done"]
+
+
+def test_async_actor_retries_exceptions_when_asked(ray):
+    worker = AsyncWorker.remote()
+    flaky = worker.flaky.options(max_task_retries=1, retry_exceptions=True)
+    assert ray.get(flaky.remote(), timeout=60) == 2

@@ -42,6 +42,16 @@ INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size travel in the reply 
 RECORDS_INTERVAL = 0.2  # seconds between batches of task-stream records for the dashboard
 TERMINATE = "__ray_terminate__"
 RELEASE = "__ray_release__"  # the creator's last handle is gone
+READY = "__ray_ready__"  # Ray's built-in method: True once the actor is constructed
+
+
+class ActorExit(BaseException):
+    """Raised by ``exit_actor()`` in a method: the actor ends after it, and is not restarted."""
+
+
+class _Exiting(Exception):
+    """A method called ``exit_actor()`` or ``sys.exit()``; carried as an ordinary exception,
+    which an event loop passes on (it stops on SystemExit)."""
 
 
 @dataclass
@@ -79,6 +89,22 @@ class Host:
         self.records: list[dict[str, Any]] = []
         self.records_sender: asyncio.Future[None] | None = None
         self.killed: str | None = None  # set by ray.kill(): later calls fail at once
+        self.running: set[asyncio.Future[Any]] = set()  # user calls started and not finished
+        self.entry: dict[str, Any] = {}  # the registry's description: name, methods...
+        self._handle: Any = None
+
+    @property
+    def actor_name(self) -> str:
+        return str(self.entry.get("name") or "")
+
+    @property
+    def handle(self) -> Any:
+        """A handle to this actor, for ``get_runtime_context().current_actor``."""
+        if self._handle is None:
+            from ..actor import ActorHandle
+
+            self._handle = ActorHandle._from_entry(self.entry)
+        return self._handle
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -88,6 +114,7 @@ class Host:
             os._exit(0)  # killed, or superseded, before it started
         spec: ActorSpec = cloudpickle.loads(reply["spec"])
         self.spec = spec
+        self.entry = reply.get("actor") or {}
         os.environ.update(spec.env_vars)
         error = None
         try:
@@ -182,23 +209,37 @@ class Host:
             return _failed(exceptions.ActorDiedError(self.init_error))
         if self.killed is not None:
             return _failed(exceptions.ActorDiedError(self.killed))
-        if method == RELEASE:
-            assert self.executor is not None
-            return asyncio.wrap_future(self.executor.submit(lambda: None)), start
+        if method == RELEASE:  # ends after the calls before it
+            return self._when_calls_finish(), start
         if method == TERMINATE:  # runs after the calls before it; the ones after it fail
             self.killed = "The actor is dead because it was terminated by __ray_terminate__()."
-            assert self.executor is not None
-            return asyncio.wrap_future(self.executor.submit(lambda: None)), start
+            return self._when_calls_finish(), start
+        if method == READY:
+            return self._when_calls_finish(True), start
         fn = getattr(self.instance, method, None)
         if fn is None:
             class_name = self.spec.class_name if self.spec else "Actor"
             return _failed(AttributeError(f"'{class_name}' actor has no method {method!r}."))
         if self.is_async:
             assert self.actor_loop is not None
-            cf = asyncio.run_coroutine_threadsafe(self._run_async(fn, msg), self.actor_loop)
-            return asyncio.wrap_future(cf), start
-        assert self.executor is not None
-        return asyncio.wrap_future(self.executor.submit(self._run_sync, fn, msg)), start
+            future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._run_async(fn, msg), self.actor_loop))
+        else:
+            assert self.executor is not None
+            future = asyncio.wrap_future(self.executor.submit(self._run_sync, fn, msg))
+        self.running.add(future)
+        future.add_done_callback(self.running.discard)
+        return future, start
+
+    def _when_calls_finish(self, value: Any = None) -> asyncio.Future[Any]:
+        """A future that gives ``value`` once every call started so far has finished."""
+        calls = list(self.running)
+
+        async def finished() -> Any:
+            if calls:
+                await asyncio.wait(calls)
+            return value
+
+        return asyncio.ensure_future(finished())
 
     def _run_sync(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
         name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
@@ -214,27 +255,40 @@ class Host:
                 loop = asyncio.get_running_loop()
                 # Arguments may need get(), which blocks: resolve them off the event loop.
                 args, kwargs = await loop.run_in_executor(None, runtime.unpack_args, msg["args"], ())
-                try:
-                    result = fn(*args, **kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
-                    return runtime.check_result(name, result, msg["num_returns"])
-                except exceptions.RayError:
-                    raise
-                except BaseException as exc:  # noqa: BLE001
-                    raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+                attempt = 0
+                while True:
+                    try:
+                        result = fn(*args, **kwargs)
+                        if inspect.isawaitable(result):
+                            result = await result
+                        return runtime.check_result(name, result, msg["num_returns"])
+                    except exceptions.RayError:
+                        raise
+                    except (SystemExit, ActorExit) as exc:
+                        raise _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()") from None
+                    except BaseException as exc:  # noqa: BLE001
+                        if self._retries(exc, attempt, msg):
+                            attempt += 1
+                            continue
+                        raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+
+    @staticmethod
+    def _retries(exc: BaseException, attempt: int, msg: dict[str, Any]) -> bool:
+        """Whether a call that raised ``exc`` runs again (``retry_exceptions``)."""
+        return attempt < msg.get("max_retries", 0) and runtime._should_retry(msg.get("retry_exceptions", False), exc)
 
     def _call_user(self, name: str, fn: Callable[..., Any], args: Any, kwargs: Any, msg: dict[str, Any]) -> Any:
         attempt = 0
-        retry = msg.get("retry_exceptions", False)
         while True:
             try:
                 result = fn(*args, **kwargs)
                 return runtime.check_result(name, result, msg["num_returns"])
             except exceptions.RayError:
                 raise
+            except (SystemExit, ActorExit) as exc:
+                raise _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()") from None
             except BaseException as exc:  # noqa: BLE001
-                if attempt < msg.get("max_retries", 0) and runtime._should_retry(retry, exc):
+                if self._retries(exc, attempt, msg):
                     attempt += 1
                     continue
                 raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
@@ -242,11 +296,19 @@ class Host:
     async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: dict[str, Any], started: Any) -> None:
         future, start = started
         keys: list[str] = msg["keys"]
+        exiting = False
         try:
-            result = await future
+            try:
+                result = await future
+            except _Exiting as exc:  # the method ended the actor
+                exiting = True
+                self.killed = f"The actor is dead because its method {msg['method']} called {exc}."
+                raise exceptions.ActorDiedError(self.killed) from None
             values = list(result) if len(keys) > 1 else [result]
             reply: dict[str, Any] = {"call": msg["call"], "status": "ok"}
         except BaseException as exc:  # noqa: BLE001 - the error is the call's result
+            # Dask would pickle the exception it was raised from, which may not unpickle.
+            exc.__context__ = exc.__cause__ = None
             values = [runtime.ErrorValue(exc)] * len(keys)
             reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
         self._record(keys, msg, start, time.time())
@@ -267,7 +329,7 @@ class Host:
             if reply and reply.get("state") == "dead":
                 self.killed = reply.get("error")
                 asyncio.get_running_loop().call_later(0.05, os._exit, 0)
-        if msg["method"] == TERMINATE:
+        if msg["method"] == TERMINATE or exiting:
             await self.worker.scheduler.raycompat_actor(
                 action="kill", actor_id=self.actor_id, no_restart=True,
                 reason=self.killed,

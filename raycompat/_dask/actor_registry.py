@@ -138,7 +138,7 @@ class ActorRegistry(SchedulerPlugin):
 
     async def op_spec(self, actor_id: str) -> dict[str, Any]:
         entry = self.actors[actor_id]
-        return {"spec": entry.spec, "incarnation": entry.incarnation, "state": entry.state}
+        return {"spec": entry.spec, "incarnation": entry.incarnation, "state": entry.state, "actor": entry.public()}
 
     async def op_started(self, actor_id: str, address: str, pid: int, error: str | None = None) -> None:
         """The host reports the constructor's outcome."""
