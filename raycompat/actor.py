@@ -113,6 +113,13 @@ class ActorClass(Generic[T]):
         name = opts["name"]
         if name is not None and not name:
             raise ValueError("Actor name cannot be an empty string. Pass a non-empty name, or none.")
+        if opts["get_if_exists"] and name is None:
+            raise ValueError(
+                "The actor name must be specified to use `get_if_exists` if you want to get the "
+                "actor by name. Pass name=... as well."
+            )
+        if opts["namespace"] == "":
+            raise ValueError('"" is not a valid namespace. Pass a non-empty namespace, or none.')
         namespace = opts["namespace"] or session.namespace
         resources = None
         if opts["num_gpus"] or opts["resources"] or opts["memory"]:

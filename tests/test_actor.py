@@ -377,6 +377,10 @@ def test_actor_options_are_validated(ray):
         Counter.options(max_concurrency=0)
     with pytest.raises(ValueError, match="lifetime"):
         Counter.options(lifetime="forever")
+    with pytest.raises(ValueError, match="name must be specified to use `get_if_exists`"):
+        Counter.options(get_if_exists=True).remote()
+    with pytest.raises(ValueError, match='"" is not a valid namespace'):
+        Counter.options(name="n", namespace="").remote()
 
 
 # -- behaviours checked against Ray 2.60 ----------------------------------------------------------
