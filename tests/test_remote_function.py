@@ -200,3 +200,103 @@ def test_remote_function_can_call_a_module_level_helper_and_closure(ray):
 def test_decorating_something_that_is_not_callable_is_rejected(ray):
     with pytest.raises(AssertionError, match=r"must be applied either with no arguments"):
         ray.remote(1)
+
+
+# -- behaviours checked against Ray 2.60 ----------------------------------------------------------
+
+
+def test_a_task_that_changes_its_argument_changes_only_its_own_copy(ray):
+    import numpy as np
+
+    @ray.remote
+    def make():
+        return list(range(10))
+
+    @ray.remote
+    def append_and_count(values):
+        values.append(1)
+        return len(values)
+
+    @ray.remote
+    def try_to_write(array):
+        try:
+            array += 1
+        except ValueError:
+            return "read-only"
+        return "written"
+
+    made, put = make.remote(), ray.put(list(range(100_000)))  # a task result, and a stored put
+    assert ray.get([append_and_count.remote(made) for _ in range(6)]) == [11] * 6
+    assert ray.get([append_and_count.remote(put) for _ in range(3)]) == [100_001] * 3
+    assert len(ray.get(made)) == 10 and len(ray.get(put)) == 100_000
+    big = ray.put(np.zeros(100_000))
+    assert ray.get(try_to_write.remote(big)) == "read-only"  # as Ray's arrays are
+    assert ray.get(big).sum() == 0
+
+
+def test_a_retry_sees_the_arguments_as_they_were_sent(ray, tmp_path):
+    marker = tmp_path / "attempts"
+
+    @ray.remote(max_retries=2, retry_exceptions=True)
+    def append_then_fail_twice(values, path):
+        values.append("x")
+        with open(path, "a") as f:
+            f.write(".")
+        if len(open(path).read()) < 3:
+            raise ValueError("again")
+        return values
+
+    assert ray.get(append_then_fail_twice.remote([], str(marker))) == ["x"]
+
+
+@pytest.mark.parametrize("retry_exceptions", [True, [ValueError]])
+def test_a_task_whose_nested_task_failed_is_retried(ray, tmp_path, retry_exceptions):
+    marker = tmp_path / "parent-runs"
+
+    @ray.remote(max_retries=0)
+    def child():
+        raise ValueError("child failed")
+
+    @ray.remote(max_retries=2, retry_exceptions=retry_exceptions)
+    def parent(path):
+        with open(path, "a") as f:
+            f.write(".")
+        return ray.get(child.remote())
+
+    with pytest.raises(ValueError, match="child failed"):
+        ray.get(parent.remote(str(marker)), timeout=60)
+    assert marker.read_text() == "..."  # the first run and two retries
+
+
+def test_sys_exit_and_keyboard_interrupt_in_a_task_leave_the_session_working(ray, square):
+    import sys
+
+    @ray.remote(max_retries=1)
+    def exits():
+        sys.exit(0)
+
+    @ray.remote(max_retries=0)
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(ray.exceptions.WorkerCrashedError, match="sys.exit"):
+        ray.get(exits.remote(), timeout=60)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(interrupted.remote(), timeout=60)
+    assert ray.get(square.remote(3), timeout=60) == 9
+
+
+def test_num_cpus_none_means_the_default_and_memory_does_not_block_the_embedded_cluster(ray, square):
+    assert ray.get(square.options(num_cpus=None).remote(2), timeout=60) == 4
+    assert ray.get(square.options(memory=100 * 1024 * 1024).remote(3), timeout=60) == 9
+
+
+def test_a_task_can_submit_tasks_from_threads_of_its_own(ray, square):
+    from concurrent.futures import ThreadPoolExecutor
+
+    @ray.remote
+    def fan_out():
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(lambda i: ray.get(square.remote(i)), range(3)))
+
+    assert ray.get(fan_out.remote(), timeout=60) == [0, 1, 4]

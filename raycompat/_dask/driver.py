@@ -209,7 +209,7 @@ def worker_backend_or_none() -> Backend | None:
     if backend is None:
         if _on_event_loop(worker):
             return None  # a client cannot be made from the loop it runs on
-        backend = Backend(distributed.get_client(), None, log_to_driver=False, in_worker=True)
+        backend = Backend(worker._get_client(), None, log_to_driver=False, in_worker=True)
         if os.environ.get(EMBEDDED_WORKER_ENV):  # nested tasks get the driver's CPU cap
             backend.cpu_cap = 1.0
         worker._raycompat_backend = backend
@@ -440,8 +440,14 @@ def new_key(name: str) -> str:
 
 
 def task_resources(backend: Backend, num_cpus: float, num_gpus: float, resources: dict[str, float], memory: float) -> dict[str, float] | None:
-    """Map Ray's resource request to Dask's, or None when a plain thread slot is enough."""
+    """Map Ray's resource request to Dask's, or None when a plain thread slot is enough.
+
+    On the embedded cluster a task holds at most one CPU (one worker thread), and ``memory``
+    is not a resource: its workers have no memory limit, as a Ray node has all its memory.
+    """
+    num_cpus = 1.0 if num_cpus is None else num_cpus  # None: the default, as in Ray
     cpus = num_cpus if backend.cpu_cap is None else min(num_cpus, backend.cpu_cap)
+    memory = memory if backend.cpu_cap is None else 0
     wanted = {"CPU": cpus, "GPU": num_gpus, "memory": memory, **resources}
     wanted = {k: float(v) for k, v in wanted.items() if v}
     if set(wanted) <= {"CPU"} and wanted.get("CPU", 1.0) == 1.0:

@@ -201,6 +201,8 @@ def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...
             value = loaded(value)
         if isinstance(value, Dep):
             value = deps[value.index]
+            if not isinstance(value, ErrorValue):
+                value = private_copy(value)  # the worker's stored object stays as it was
         elif isinstance(value, ObjectRef):  # an actor result not yet stored when the task was sent
             from .. import _objects
 
@@ -210,6 +212,29 @@ def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...
         return value
 
     return tuple(resolve(a) for a in args), {k: resolve(v) for k, v in kwargs.items()}
+
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, range, frozenset, type(None))
+
+
+def private_copy(value: Any) -> Any:
+    """The task's own copy of a value that the worker holds, as Ray gives each task its own.
+
+    Tasks on one Dask worker would otherwise share the stored object, and a task that changed
+    it would change it for every later reader. numpy arrays become read-only views (no copy,
+    as Ray's are read-only); other mutable values are copied through pickle.
+    """
+    if isinstance(value, _IMMUTABLE) or (type(value) is tuple and all(isinstance(v, _IMMUTABLE) for v in value)):
+        return value
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and type(value) is numpy.ndarray:
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    try:
+        return pickle.loads(cloudpickle.dumps(value, protocol=5))
+    except Exception:  # not picklable: it could not have crossed processes in Ray either
+        return value
 
 
 def current_key() -> str | None:
@@ -270,13 +295,15 @@ def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
             f"max_retries={spec.max_retries}. Raise max_retries, or see why the worker died "
             "(memory, a crash in native code, os._exit)."
         )
-    try:
-        args, kwargs = unpack_args(spec.args_blob, deps)
-    except exceptions.RayError:
-        raise  # a failed dependency: re-raise its error as it is, as Ray does
     fn = load_function(spec.fn_id, spec.fn_blob)
     attempt = 0
     while True:
+        try:
+            # Unpacked for each attempt: a retry must not see what the failed one changed.
+            args, kwargs = unpack_args(spec.args_blob, deps)
+        except exceptions.RayError:
+            raise  # a failed dependency: re-raise its error as it is, as Ray does
+        retries_left = spec.max_retries == -1 or attempt < spec.max_retries
         try:
             result = fn(*args, **kwargs)
             if spec.generator is not None:  # each yielded value becomes a key of its own
@@ -286,14 +313,24 @@ def _run_with_retries(spec: TaskSpec, deps: tuple[Any, ...]) -> Any:
             return check_result(spec.name, result, spec.num_returns)
         except exceptions.TaskCancelledError:
             raise
-        except exceptions.RayTaskError:
-            raise
+        except SystemExit:  # Ray's worker process exits: a crash, retried up to max_retries
+            if retries_left:
+                attempt += 1
+                continue
+            raise exceptions.WorkerCrashedError(
+                f"The worker running task {spec.name!r} exited (sys.exit()) {attempt + 1} time(s), "
+                f"more than its max_retries={spec.max_retries}."
+            ) from None
+        except KeyboardInterrupt:  # Ray reports an interrupted task as cancelled
+            raise exceptions.TaskCancelledError(current_key()) from None
         except BaseException as exc:  # noqa: BLE001 - any user error becomes a RayTaskError
             if _is_cancel(exc):
                 raise exceptions.TaskCancelledError(current_key()) from None
-            if (spec.max_retries == -1 or attempt < spec.max_retries) and _should_retry(spec.retry_exceptions, exc):
-                attempt += 1
+            if retries_left and _should_retry(spec.retry_exceptions, exc):
+                attempt += 1  # also a failed nested task: Ray retries the task that called get()
                 continue
+            if isinstance(exc, exceptions.RayTaskError):
+                raise
             raise wrap_exception(spec.name, exc) from None
 
 
