@@ -223,10 +223,9 @@ class EmbeddedCluster:
     async def _start_scheduler(
         address: str, dashboard_address: str | None, watcher: SchedulerPlugin
     ) -> tuple[Scheduler, Callable[[], None] | None]:
-        scheduler = Scheduler(  # on TCP for the workers, and in-process for the driver's client
-            host=[LOCALHOST, None],
-            port=[int(address.rsplit(":", 1)[1]), None],
-            protocol=["tcp", "inproc"],
+        scheduler = Scheduler(
+            host=LOCALHOST,
+            port=int(address.rsplit(":", 1)[1]),
             dashboard=False,  # its pages are loaded by load_dashboard(), once the workers run
             dashboard_address=dashboard_address or ":0",
             validate=False,
@@ -246,11 +245,6 @@ class EmbeddedCluster:
                 comm.interval = STREAM_INTERVAL
 
         sync(self.loop, shorten)
-
-    @property
-    def inproc_address(self) -> str:
-        """The scheduler's in-process address: messages to it skip serialisation and TCP."""
-        return next(str(l.contact_address) for l in self.scheduler.listeners if l.contact_address.startswith("inproc://"))
 
     def load_dashboard(self) -> None:
         """Load the dashboard's pages in the background: ``init()`` does not wait for Bokeh."""

@@ -97,8 +97,7 @@ class Backend:
 
     @property
     def address(self) -> str:
-        """The scheduler's network address (our client reaches the embedded one in-process)."""
-        return nodes.scheduler_address(self.client)
+        return str(self.client.scheduler.address)
 
     @property
     def dashboard_url(self) -> str | None:
@@ -174,7 +173,7 @@ def start_embedded(
     try:
         # Not direct_to_workers: it fetches values faster, but a gather that races a worker's
         # death can then wait forever (docs/performance.md).
-        client = Client(cluster.inproc_address, loop=cluster.loop, set_as_default=False)
+        client = Client(cluster.scheduler_address, loop=cluster.loop, set_as_default=False)
         cluster.fast_client_stream(client.id)
         client.wait_for_workers(max(1, num_cpus), timeout=60)
     except BaseException:

@@ -160,17 +160,9 @@ def workers(client: Any, usage: bool = False) -> list[WorkerInfo]:
     return out
 
 
-def scheduler_address(client: Any) -> str:
-    """The scheduler's network address, also when ``client`` reaches it in-process."""
-    address = str(client.scheduler.address)
-    if address.startswith("inproc://"):  # the embedded cluster's driver: its first address is TCP
-        return str(client._scheduler_identity.get("address", address))
-    return address
-
-
 def nodes(client: Any, usage: bool = False) -> list[NodeInfo]:
     """The cluster's nodes: its workers grouped by host; the scheduler's host is the head."""
-    scheduler_host = _host_of(scheduler_address(client))
+    scheduler_host = _host_of(str(client.scheduler.address))
     by_host: dict[str, NodeInfo] = {}
     for worker in workers(client, usage):
         node = by_host.setdefault(worker.host, NodeInfo(host=worker.host))
@@ -184,7 +176,7 @@ def local_ip(client: Any) -> str:
     """The IP address by which this process reaches the scheduler: the driver's node."""
     from distributed.utils import get_ip
 
-    host = _host_of(scheduler_address(client))
+    host = _host_of(str(client.scheduler.address))
     if host.startswith("127.") or host == "localhost":
         return host if host != "localhost" else "127.0.0.1"
     try:
@@ -305,7 +297,7 @@ class _PendingWatch:
         if signature in self._warned:
             return
         try:
-            message = unschedulable_message(workers(client), name, resources, scheduler_address(client))
+            message = unschedulable_message(workers(client), name, resources, str(client.scheduler.address))
         except Exception:  # the cluster is closing: nothing useful to say
             return
         if message:
