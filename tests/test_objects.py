@@ -51,6 +51,15 @@ def test_put_of_a_large_value_round_trips_through_the_cluster(ray, echo):
     assert np.array_equal(ray.get(echo.remote(ref)), big)
 
 
+def test_put_and_get_of_a_100_mb_array(ray, echo):
+    big = np.arange(100 * 1024 * 1024 // 8, dtype=np.int64)  # above Dask's frame split size
+
+    ref = ray.put(big)
+
+    assert np.array_equal(ray.get(ref), big)
+    assert np.array_equal(ray.get(echo.remote(ref)), big)
+
+
 def test_put_stores_a_list_as_one_object(ray, echo):
     ref = ray.put([1, 2, 3])
 
