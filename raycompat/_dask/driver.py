@@ -53,6 +53,9 @@ EMBEDDED_SCHEDULER_SETTINGS = {
     # One task per thread on a worker: a worker that dies takes only its running task with it,
     # so a neighbour's crash never counts against innocent queued tasks.
     "distributed.scheduler.worker-saturation": 1.0,
+    # The scheduler keeps this many events per topic (Dask: 10,000); it logs one per submission,
+    # with its timings, to two topics (20,000 tasks: driver peak RSS 289 -> 273 MB with 1,000).
+    "distributed.admin.log-length": 1000,
     # The dashboard's task stream keeps this many finished tasks (Dask: 100,000, about 1 KB each).
     "distributed.scheduler.dashboard.tasks.task-stream-length": 5000,
     # Dask's active memory manager drops extra copies of a key, paused workers' first: it would
