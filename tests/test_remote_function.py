@@ -225,10 +225,10 @@ def test_a_task_that_changes_its_argument_changes_only_its_own_copy(ray):
             return "read-only"
         return "written"
 
-    made, put = make.remote(), ray.put(list(range(100_000)))  # a task result, and a stored put
+    made, put = make.remote(), ray.put(list(range(20_000)))  # a task result, and a stored put
     assert ray.get([append_and_count.remote(made) for _ in range(6)]) == [11] * 6
-    assert ray.get([append_and_count.remote(put) for _ in range(3)]) == [100_001] * 3
-    assert len(ray.get(made)) == 10 and len(ray.get(put)) == 100_000
+    assert ray.get([append_and_count.remote(put) for _ in range(3)]) == [20_001] * 3
+    assert len(ray.get(made)) == 10 and len(ray.get(put)) == 20_000
     big = ray.put(np.zeros(100_000))
     assert ray.get(try_to_write.remote(big)) == "read-only"  # as Ray's arrays are
     assert ray.get(big).sum() == 0

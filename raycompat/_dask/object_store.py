@@ -17,7 +17,7 @@ from typing import Any
 
 from dask.sizeof import sizeof
 from distributed import Client, Future
-from distributed.protocol import to_serialize
+from distributed.protocol.serialize import ToPickle
 
 PUT_OP = "raycompat_store_put"
 
@@ -46,7 +46,7 @@ def put(client: Client, addresses: list[str], key: str, value: Any) -> Future:
     it receives one does not fail the put.
     """
     future = Future(key, client)  # exists before the scheduler reports the key: no report is missed
-    data = {key: to_serialize(value)}
+    data = {key: ToPickle(value)}  # one pickle: Dask would serialize a long list item by item
 
     async def send() -> None:
         sends = [client.rpc(a).raycompat_store_put(data=data, client=client.id) for a in addresses]
