@@ -34,13 +34,22 @@ from typing import Any
 __all__ = [
     "ActorAlreadyExistsError",
     "ActorDiedError",
+    "ActorPlacementGroupRemoved",
     "ActorUnavailableError",
     "ActorUnschedulableError",
     "AsyncioActorExit",
+    "CrossLanguageError",
     "GetTimeoutError",
+    "LocalRayletDiedError",
+    "NodeDiedError",
     "ObjectFetchTimedOutError",
+    "ObjectFreedError",
     "ObjectLostError",
+    "ObjectReconstructionFailedError",
+    "ObjectReconstructionFailedLineageEvictedError",
+    "ObjectReconstructionFailedMaxAttemptsExceededError",
     "ObjectStoreFullError",
+    "OutOfDiskError",
     "OutOfMemoryError",
     "OwnerDiedError",
     "PendingCallsLimitExceeded",
@@ -48,9 +57,12 @@ __all__ = [
     "RayError",
     "RaySystemError",
     "RayTaskError",
+    "ReferenceCountingAssertionError",
     "RuntimeEnvSetupError",
     "TaskCancelledError",
+    "TaskPlacementGroupRemoved",
     "TaskUnschedulableError",
+    "UnserializableException",
     "WorkerCrashedError",
 ]
 
@@ -115,15 +127,40 @@ class ActorAlreadyExistsError(RayError, ValueError):
 
 
 class ObjectLostError(RayError):
-    """The object's value is gone from the cluster and cannot be rebuilt."""
+    """The object's value is gone from the cluster and cannot be rebuilt.
 
-    def __init__(self, object_ref_hex: str = "", message: str = "") -> None:
-        super().__init__(object_ref_hex, message)
+    Takes Ray's ``(object_ref_hex, owner_address, call_site)``; ``message`` replaces the text.
+    """
+
+    def __init__(self, object_ref_hex: str = "", owner_address: str = "", call_site: str = "", message: str = "") -> None:
+        super().__init__(object_ref_hex, owner_address, call_site, message)
         self.object_ref_hex = object_ref_hex
+        self.owner_address = owner_address
+        self.call_site = call_site
         self.message = message
 
     def __str__(self) -> str:
         return self.message or f"Failed to retrieve object {self.object_ref_hex}: its value is lost."
+
+
+class ObjectFreedError(ObjectLostError):
+    """The object was freed explicitly."""
+
+
+class ObjectReconstructionFailedError(ObjectLostError):
+    """The object was lost and the task that made it could not run again."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectLostError):
+    """The object was lost and its task ran out of retries."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectLostError):
+    """The object was lost and how to make it again was no longer known."""
+
+
+class ReferenceCountingAssertionError(ObjectLostError):
+    """The object was released while a reference to it remained."""
 
 
 class OwnerDiedError(ObjectLostError):
@@ -160,6 +197,44 @@ class PendingCallsLimitExceeded(RayError):
 
 class AsyncioActorExit(RayError):
     """Raised inside an async actor to make it exit."""
+
+
+class NodeDiedError(RayError):
+    """The node running the task or actor died."""
+
+
+class LocalRayletDiedError(RayError):
+    """The process managing this node died."""
+
+
+class OutOfDiskError(RayError):
+    """A node ran out of disk space for objects."""
+
+
+class CrossLanguageError(RayError):
+    """A call between languages failed (raycompat runs Python only)."""
+
+
+class TaskPlacementGroupRemoved(RayError):
+    """The placement group of the task was removed."""
+
+
+class ActorPlacementGroupRemoved(RayError):
+    """The placement group of the actor was removed."""
+
+
+class UnserializableException(RayError):
+    """Stands for a task's exception that could not be pickled; its text is kept."""
+
+    def __init__(self, original_stack_trace: str = "") -> None:
+        super().__init__(original_stack_trace)
+        self.original_stack_trace = original_stack_trace
+
+    def __str__(self) -> str:
+        return (
+            "Failed to deserialize the exception raised by the task; its original traceback was:\n"
+            + self.original_stack_trace
+        )
 
 
 class RayTaskError(RayError):

@@ -205,3 +205,14 @@ def test_every_exception_pickles(cls):
 
 def test_exceptions_module_is_the_same_under_both_names():
     assert raycompat.exceptions is exceptions
+
+
+def test_object_lost_error_takes_rays_arguments_and_ray_cloudpickle_is_cloudpickle():
+    import cloudpickle
+
+    import raycompat.cloudpickle
+
+    err = exceptions.ObjectLostError("ab12", "owner-address", "call site")
+    assert (err.object_ref_hex, err.owner_address, err.call_site) == ("ab12", "owner-address", "call site")
+    assert isinstance(exceptions.ObjectFreedError("ab12"), exceptions.ObjectLostError)
+    assert raycompat.cloudpickle.dumps is cloudpickle.dumps
