@@ -262,20 +262,22 @@ class Host:
                         if inspect.isawaitable(result):
                             result = await result
                         return runtime.check_result(name, result, msg["num_returns"])
-                    except exceptions.RayError:
-                        raise
-                    except (SystemExit, ActorExit) as exc:
-                        raise _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()") from None
                     except BaseException as exc:  # noqa: BLE001
-                        if self._retries(exc, attempt, msg):
+                        error = self._outcome(name, exc, attempt, msg)
+                        if error is None:
                             attempt += 1
                             continue
-                        raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+                        raise error from None
 
-    @staticmethod
-    def _retries(exc: BaseException, attempt: int, msg: dict[str, Any]) -> bool:
-        """Whether a call that raised ``exc`` runs again (``retry_exceptions``)."""
-        return attempt < msg.get("max_retries", 0) and runtime._should_retry(msg.get("retry_exceptions", False), exc)
+    def _outcome(self, name: str, exc: BaseException, attempt: int, msg: dict[str, Any]) -> BaseException | None:
+        """What a call that raised ``exc`` raises, or None to run it again (``retry_exceptions``)."""
+        if isinstance(exc, exceptions.RayError):
+            return exc  # a failed nested call or argument: as it is
+        if isinstance(exc, (SystemExit, ActorExit)):
+            return _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()")
+        if attempt < msg.get("max_retries", 0) and runtime._should_retry(msg.get("retry_exceptions", False), exc):
+            return None
+        return runtime.wrap_exception(name, exc, self._actor_repr())
 
     def _call_user(self, name: str, fn: Callable[..., Any], args: Any, kwargs: Any, msg: dict[str, Any]) -> Any:
         attempt = 0
@@ -283,15 +285,12 @@ class Host:
             try:
                 result = fn(*args, **kwargs)
                 return runtime.check_result(name, result, msg["num_returns"])
-            except exceptions.RayError:
-                raise
-            except (SystemExit, ActorExit) as exc:
-                raise _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()") from None
             except BaseException as exc:  # noqa: BLE001
-                if self._retries(exc, attempt, msg):
+                error = self._outcome(name, exc, attempt, msg)
+                if error is None:
                     attempt += 1
                     continue
-                raise runtime.wrap_exception(name, exc, self._actor_repr()) from None
+                raise error from None
 
     async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: dict[str, Any], started: Any) -> None:
         future, start = started
