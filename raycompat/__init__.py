@@ -1,7 +1,9 @@
 """raycompat: Ray's core API on dask.distributed.
 
-Layout: each Ray concept has its own module (remote_function, actor, _objects, _session, ...);
-only the ``_dask`` package talks to distributed. This file re-exports the public names.
+Layout (docs/architecture.md): leaves (exceptions, _alias, _options, _signatures, _strategies)
+< the Dask backend (``_dask``, the only package that imports distributed) < the Ray-shaped
+front end, one module per Ray concept (remote_function, actor, _objects, _session, util, ...)
+< this file and the CLI. This file re-exports the public names.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from ._cluster_info import (
     get_gpu_ids as get_gpu_ids,
     nodes as nodes,
 )
-from ._generators import (
+from ._objects import (
     DynamicObjectRefGenerator as DynamicObjectRefGenerator,
+    ObjectRef as ObjectRef,
     ObjectRefGenerator as ObjectRefGenerator,
+    cancel as cancel,
+    get as get,
+    put as put,
+    wait as wait,
 )
-from ._object_ref import ObjectRef as ObjectRef
-from ._objects import cancel as cancel, get as get, put as put, wait as wait
 from ._progress import progress as progress
 from ._remote import remote as remote
 from .actor import (

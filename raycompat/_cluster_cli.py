@@ -20,7 +20,8 @@ import time
 import uuid
 from typing import Any
 
-from . import _session
+from . import _cluster_info, _session
+from ._dask import tls
 
 DEFAULT_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8265
@@ -257,8 +258,6 @@ def start(args: argparse.Namespace) -> None:
 
     tls_paths = None
     if args.tls:
-        from ._dask import tls
-
         directory = _tls_dir(args)
         if args.head:
             extra = [host] if host not in ("0.0.0.0", "::") else []
@@ -491,8 +490,6 @@ def _size(n: float) -> str:
 
 
 def status(args: argparse.Namespace) -> None:
-    from . import _cluster_info
-
     address = args.address
     if address is None and not os.environ.get("RAY_ADDRESS"):
         if not os.path.exists(_session.address_file()):

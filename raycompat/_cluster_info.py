@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from . import _session
-from ._dask import nodes as _nodes, runtime as _runtime
+from ._dask import nodes as _nodes, task_context
 
 
 def _client() -> Any:
-    return _session.current().backend.client
+    return _session.current().client
 
 
 def _with_node_keys(node: _nodes.NodeInfo, resources: dict[str, float]) -> dict[str, float]:
@@ -96,4 +96,4 @@ def get_gpu_ids() -> list[int]:
     fractions packed onto one id. ``CUDA_VISIBLE_DEVICES`` is not changed for the task, since
     tasks share a process; pass the ids to your framework (``torch.device(f"cuda:{i}")``).
     """
-    return _nodes.gpu_ids(_runtime.context.key)
+    return _nodes.gpu_ids(task_context.current().key)

@@ -1,4 +1,4 @@
-"""put / get / wait / cancel."""
+"""put / get / wait / cancel, and the ref types they take (re-exported from the backend)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
 from . import _session
-from ._dask import driver
-from ._object_ref import ObjectRef
+from ._dask import fetch, store, tasks, waiting
+from ._dask.refs import DynamicObjectRefGenerator as DynamicObjectRefGenerator, ObjectRef as ObjectRef
+from ._dask.streams import ObjectRefGenerator as ObjectRefGenerator
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ def put(value: Any, *, _owner: Any = None) -> ObjectRef[Any]:
             "Calling 'put' on an ray.ObjectRef is not allowed. If you really want to do this, "
             "you can wrap the ray.ObjectRef in a list and call 'put' on it."
         )
-    return driver.put(_session.current().backend, value)
+    return store.put(_session.current(), value)
 
 
 @overload
@@ -83,7 +84,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         )
     if timeout is not None and _check_timeout(timeout) < 0:
         timeout = None  # Ray waits forever for a negative timeout
-    values = driver.get(_session.current().backend, refs, timeout) if refs else []
+    values = fetch.get(_session.current(), refs, timeout) if refs else []
     return values[0] if single else values
 
 
@@ -119,8 +120,6 @@ def wait(
     Dask note: readiness comes from this client's own knowledge of finished futures; no
     scheduler round trip per call.
     """
-    from ._generators import ObjectRefGenerator, wait as wait_with_generators
-
     expected = "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator"
     if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(
@@ -159,9 +158,7 @@ def wait(
             "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
             f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
         )
-    if generators:
-        return wait_with_generators(refs, num_returns, timeout)
-    return driver.wait(_session.current().backend, refs, num_returns, timeout)
+    return waiting.wait(_session.current(), refs, num_returns, timeout)  # type: ignore[return-value]
 
 
 def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool = True) -> None:
@@ -185,4 +182,4 @@ def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool =
             "ray.cancel() of an actor method call is not supported by raycompat. Use ray.kill(actor) "
             "to stop the actor."
         )
-    driver.cancel(_session.current().backend, object_ref, force)
+    tasks.cancel(_session.current(), object_ref, force)

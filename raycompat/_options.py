@@ -11,6 +11,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import _strategies as strategies
+from ._dask.placement import PlacementGroup, check_placement_group_index
+
 _NUMBER = (int, float)
 
 
@@ -74,8 +77,6 @@ def _concurrency(value: Any) -> str | None:
 
 
 def _scheduling_strategy(value: Any) -> str | None:
-    from .util import scheduling_strategies as strategies
-
     if value in ("DEFAULT", "SPREAD"):
         return None
     if isinstance(value, strategies.PlacementGroupSchedulingStrategy):
@@ -94,8 +95,6 @@ def _scheduling_strategy(value: Any) -> str | None:
 
 
 def _placement_group(value: Any, bundle_index: int = -1) -> str | None:
-    from .util.placement_group import PlacementGroup, check_placement_group_index
-
     if value == "default":
         return None
     if not isinstance(value, PlacementGroup):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import _objects
-from ._object_ref import ObjectRef
+from ._objects import ObjectRef
 
 
 def _tqdm_class() -> Any:

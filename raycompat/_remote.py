@@ -6,6 +6,7 @@ import inspect
 from typing import Any, Callable, TypeVar, overload
 
 from . import _options
+from .actor import ActorClass
 from .remote_function import RemoteFunction
 
 T = TypeVar("T")
@@ -14,8 +15,6 @@ R = TypeVar("R")
 
 def _make(target: Any, options: dict[str, Any]) -> Any:
     if inspect.isclass(target):
-        from .actor import ActorClass
-
         return ActorClass(target, options)
     if callable(target):
         return RemoteFunction(target, options)

@@ -1,4 +1,9 @@
-"""init / shutdown / is_initialized: the session owns the Dask client and the embedded cluster."""
+"""init / shutdown / is_initialized: start or join a cluster, and end the session.
+
+The session's state is the backend (``_dask/backend.py``): its Dask client, the embedded
+cluster if ``init()`` started one, the namespace and env_vars. ``init`` makes it the process's
+current backend and ``shutdown`` clears it; everything else finds it through ``current()``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import os
 import platform
 import tempfile
 import threading
-from dataclasses import dataclass, field
+import uuid
 from typing import Any
 
-from ._dask import driver
-from ._options import env_vars as _env_vars
+from ._dask import actor_client, backend as backends, connect
+from ._dask.runtime_env import apply as apply_runtime_env
+from ._dask.backend import Backend
+from ._options import env_vars as _env_vars, unsupported
 
 # The Ray API version raycompat follows: scripts that check ray.__version__ see this.
 __version__ = "2.60.0"
@@ -42,24 +49,10 @@ def address_file() -> str:
     return os.path.join(state_dir(), "current_cluster.json")
 
 
-ADDRESS_FILE = address_file()  # the default location; read address_file() to honour the env var
-
-
-@dataclass
-class Session:
-    """The state of one ``init()``: reached through ``current()``, never through globals."""
-
-    backend: driver.Backend
-    namespace: str
-    env_vars: dict[str, str] = field(default_factory=dict)
-    context: RayContext | None = None
-
-
 class RayContext:
     """What ``init()`` returns: addresses and the dashboard URL; a context manager that shuts down."""
 
-    def __init__(self, session: Session) -> None:
-        backend = session.backend
+    def __init__(self, backend: Backend) -> None:
         self.dashboard_url = backend.dashboard_url or ""  # "" without a dashboard, as in Ray
         self.python_version = platform.python_version()
         self.ray_version = __version__
@@ -70,7 +63,7 @@ class RayContext:
             "node_ip_address": "127.0.0.1",
             "webui_url": self.dashboard_url,
             "dashboard_url": self.dashboard_url,
-            "namespace": session.namespace,
+            "namespace": backend.namespace,
             "job_id": backend.job_id,
         }
 
@@ -94,8 +87,7 @@ class RayContext:
 
 
 _lock = threading.RLock()
-_session: Session | None = None
-_worker_sessions: dict[int, Session] = {}
+_initialized: Backend | None = None  # the backend init() made, until shutdown()
 _atexit_registered = False
 
 
@@ -134,7 +126,8 @@ def init(
         dashboard_port: Port of the dashboard; default any free port.
         log_to_driver: Print the output of tasks here, prefixed with ``(name pid=N)``.
         namespace: Namespace for named actors.
-        runtime_env: Only ``env_vars`` is applied, in every worker.
+        runtime_env: ``env_vars``, ``working_dir``, ``py_modules`` and ``pip``, applied in
+            every worker.
 
     Returns:
         A RayContext with ``dashboard_url`` and ``address_info``; ``with ray.init():`` shuts down at the end.
@@ -146,7 +139,7 @@ def init(
     Dask note: the embedded cluster is a Dask scheduler in this process and one worker process
     per CPU slot, all on 127.0.0.1; object_store_memory and local_mode have no effect.
     """
-    global _session, _atexit_registered
+    global _initialized, _atexit_registered
     unknown = sorted(k for k in kwargs if k not in ACCEPTED_INIT_ARGUMENTS)
     if unknown:
         raise RuntimeError(f"Unknown keyword argument(s): {', '.join(unknown)}. Remove them from ray.init().")
@@ -159,28 +152,24 @@ def init(
     }
     for name, given in ignored.items():
         if given:
-            from ._options import unsupported
-
             unsupported(name, "ray.init()")
     with _lock:
-        if _session is not None:
+        if _initialized is not None:
             if ignore_reinit_error:
-                assert _session.context is not None
-                return _session.context
+                return RayContext(_initialized)
             raise RuntimeError(
                 "Maybe you called ray.init twice by accident? This error can be suppressed by "
                 "passing in 'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to "
                 "'ray.init()'."
             )
         if object_store_memory is not None or local_mode:
-            from ._options import unsupported
-
             unsupported("object_store_memory" if object_store_memory is not None else "local_mode", "ray.init()")
         env = _env_vars(runtime_env)
         logs = True if log_to_driver is None else bool(log_to_driver)
         target = _resolve_address(address)
+        namespace = namespace or f"anonymous-{uuid.uuid4().hex[:12]}"
         if target is None:
-            backend = driver.start_embedded(
+            backend = connect.start_embedded(
                 num_cpus=_check_count("num_cpus", num_cpus, os.cpu_count() or 1),
                 num_gpus=_check_count("num_gpus", num_gpus, 0),
                 resources=dict(resources or {}),
@@ -188,6 +177,7 @@ def init(
                 dashboard_port=dashboard_port,
                 include_dashboard=include_dashboard is not False,
                 log_to_driver=logs,
+                namespace=namespace,
             )
         else:
             if num_cpus is not None or num_gpus is not None or resources:
@@ -195,17 +185,20 @@ def init(
                     "When connecting to an existing cluster, num_cpus, num_gpus and resources "
                     "must not be provided. Give them to `raycompat start` or `dask worker --resources`."
                 )
-            backend = driver.connect(target["address"], log_to_driver=logs, security=_security(target))
-        from ._dask import runtime_env as _runtime_env
-
-        _runtime_env.apply(backend, runtime_env)  # working_dir, py_modules, pip: for every worker
-        session = Session(backend=backend, namespace=namespace or _anonymous_namespace(), env_vars=env)
-        session.context = RayContext(session)
-        _session = session
+            backend = connect.join(
+                target["address"], log_to_driver=logs, namespace=namespace, env_vars=env, security=_security(target)
+            )
+        try:
+            apply_runtime_env(backend, runtime_env)  # working_dir, py_modules, pip: for every worker
+        except BaseException:
+            backend.close()
+            raise
+        backends.set_default(backend)
+        _initialized = backend
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
-        return session.context
+        return RayContext(backend)
 
 
 def _check_count(name: str, value: Any, default: float) -> Any:
@@ -214,12 +207,6 @@ def _check_count(name: str, value: Any, default: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"ray.init({name}=...) takes a non-negative number, got {value!r}.")
     return value
-
-
-def _anonymous_namespace() -> str:
-    import uuid
-
-    return f"anonymous-{uuid.uuid4().hex[:12]}"
 
 
 def _resolve_address(address: str | None) -> dict[str, Any] | None:
@@ -265,42 +252,30 @@ def _security(target: dict[str, Any]) -> Any:
 
 def shutdown() -> None:
     """Disconnect; stop the embedded cluster if ``init()`` started one. Safe to call twice."""
-    global _session
+    global _initialized
     with _lock:
-        session, _session = _session, None
-    if session is not None:
-        from ._dask import actors
-
-        actors.forget_job(session.backend)
-        session.backend.close()
+        backend, _initialized = _initialized, None
+        if backend is not None:
+            backends.set_default(None)
+    if backend is not None:
+        actor_client.forget_job(backend)
+        backend.close()
 
 
 def is_initialized() -> bool:
     """Whether ``init()`` has run (inside a task: always True)."""
-    return _session is not None or driver.worker_backend_or_none() is not None
+    return _initialized is not None or backends.worker_backend_or_none() is not None
 
 
-def current_or_none() -> Session | None:
-    """The driver's session, or the worker's inside a task; None when there is none."""
-    if _session is not None:
-        return _session
-    backend = driver.worker_backend_or_none()
+def current_or_none() -> Backend | None:
+    """The session's backend: the driver's, or the worker's inside a task; None when there is none."""
+    return backends.current_or_none()
+
+
+def current() -> Backend:
+    """The session's backend; the first use without ``init()`` starts one, as Ray does."""
+    backend = backends.current_or_none()
     if backend is None:
-        return None
-    from ._dask import runtime
-
-    session = _worker_sessions.get(id(backend))
-    if session is None:
-        session = _worker_sessions[id(backend)] = Session(backend=backend, namespace=runtime.context.namespace)
-    session.namespace = runtime.context.namespace
-    return session
-
-
-def current() -> Session:
-    """The current session; the first use without ``init()`` starts one, as Ray does."""
-    session = current_or_none()
-    if session is None:
         init()
-        session = _session
-        assert session is not None
-    return session
+        backend = backends.current()
+    return backend

@@ -10,8 +10,9 @@ import inspect
 from typing import Any, Callable, Generic, TypeVar
 
 from . import _options, _session
-from ._dask import actors as _actors
-from .remote_function import check_signature, signature_of
+from ._dask import actor_client, task_context, tasks
+from ._dask.protocol import READY, TERMINATE, ActorExit
+from ._signatures import check_signature, signature_of
 
 T = TypeVar("T")
 
@@ -52,8 +53,8 @@ def _method_table(cls: type) -> dict[str, dict[str, Any]]:
         if inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
             options.setdefault("num_returns", "streaming")  # as Ray 2.60 does for generators
         table[name] = options
-    table[_actors.actor_host.TERMINATE] = {}
-    table[_actors.actor_host.READY] = {}
+    table[TERMINATE] = {}
+    table[READY] = {}
     return table
 
 
@@ -108,8 +109,7 @@ class ActorClass(Generic[T]):
         if self._init_signature is not None:
             check_signature(self._init_signature, args, kwargs)
         opts = {**_options.ACTOR_DEFAULTS, **options}
-        session = _session.current()
-        backend = session.backend
+        backend = _session.current()
         name = opts["name"]
         if name is not None and not name:
             raise ValueError("Actor name cannot be an empty string. Pass a non-empty name, or none.")
@@ -120,13 +120,11 @@ class ActorClass(Generic[T]):
             )
         if opts["namespace"] == "":
             raise ValueError('"" is not a valid namespace. Pass a non-empty namespace, or none.')
-        namespace = opts["namespace"] or session.namespace
+        namespace = opts["namespace"] or backend.namespace
         resources = None
         if opts["num_gpus"] or opts["resources"] or opts["memory"]:
-            from ._dask import driver
-
-            resources = driver.task_resources(backend, 0, opts["num_gpus"], opts["resources"] or {}, opts["memory"])
-        entry = _actors.create_actor(
+            resources = tasks.task_resources(backend, 0, opts["num_gpus"], opts["resources"] or {}, opts["memory"])
+        entry = actor_client.create_actor(
             backend,
             cls=self._cls,
             class_name=self._cls.__name__,
@@ -138,7 +136,7 @@ class ActorClass(Generic[T]):
             get_if_exists=bool(opts["get_if_exists"]),
             max_restarts=opts["max_restarts"],
             max_concurrency=opts["max_concurrency"],
-            env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
+            env_vars={**backend.env_vars, **_options.env_vars(opts["runtime_env"])},
             resources=resources,
             meta={"methods": self._methods, "max_task_retries": opts["max_task_retries"]},
         )
@@ -212,9 +210,9 @@ class ActorHandle(Generic[T]):
     def __hash__(self) -> int:
         return hash(("ActorHandle", self._actor_id))
 
-    def _channel(self) -> _actors.Channel:
-        backend = _session.current().backend
-        return _actors.channel(backend, self._actor_id, self._class_name, self._meta.get("max_task_retries", 0))
+    def _channel(self) -> actor_client.Channel:
+        backend = _session.current()
+        return actor_client.channel(backend, self._actor_id, self._class_name, self._meta.get("max_task_retries", 0))
 
 
 class ActorMethod:
@@ -297,9 +295,9 @@ class _OwnedActors:
         if actor_id in self._escaped:
             self._escaped.discard(actor_id)
             return
-        session = _session.current_or_none()
-        if session is not None:
-            _actors.release_actor(session.backend, actor_id, handle._class_name)
+        backend = _session.current_or_none()
+        if backend is not None:
+            actor_client.release_actor(backend, actor_id, handle._class_name)
 
 
 _owned = _OwnedActors()
@@ -313,14 +311,12 @@ def exit_actor() -> None:
     Raises:
         TypeError: Outside an actor.
     """
-    from ._dask import runtime
-
-    if runtime.context.actor is None:
+    if task_context.current().actor is None:
         raise TypeError(
             "exit_actor API is called on a non-actor worker. Call it inside an actor method, or "
             "use ray.kill(handle) from outside."
         )
-    raise _actors.actor_host.ActorExit()
+    raise ActorExit()
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
@@ -331,8 +327,8 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
     """
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
-    session = _session.current()
-    entry = _actors.registry(session.backend, "get", name=name, namespace=namespace or session.namespace)
+    backend = _session.current()
+    entry = actor_client.registry(backend, "get", name=name, namespace=namespace or backend.namespace)
     if entry is None:
         raise ValueError(
             f"Failed to look up actor with name '{name}'. This could because 1. You are trying to "
@@ -356,15 +352,13 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
         raise ValueError(
             f"ray.kill() only supported for actors. For tasks, try ray.cancel(). Got: {type(actor)}."
         )
-    _actors.kill_actor(_session.current().backend, actor._actor_id, no_restart)
+    actor_client.kill_actor(_session.current(), actor._actor_id, no_restart)
 
 
 def list_named_actors(all_namespaces: bool = False) -> list[Any]:
     """Names of the live named actors in this namespace (or dicts with namespaces for all)."""
-    session = _session.current()
-    entries = _actors.registry(
-        session.backend, "list", namespace=session.namespace, all_namespaces=all_namespaces
-    )
+    backend = _session.current()
+    entries = actor_client.registry(backend, "list", namespace=backend.namespace, all_namespaces=all_namespaces)
     if all_namespaces:
         return [dict(e) for e in entries]
     return [e["name"] for e in entries]

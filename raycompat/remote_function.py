@@ -7,8 +7,11 @@ import inspect
 from typing import Any, Callable, Generic, TypeVar
 
 from . import _options, _session
-from ._dask import driver, generators, placement, runtime, runtime_env
-from ._generators import ObjectRefGenerator
+from ._dask import packing, placement, runtime_env, task_context, tasks
+from ._dask.protocol import GeneratorSpec, TaskSpec
+from ._dask.scheduler import install
+from ._dask.streams import ObjectRefGenerator
+from ._signatures import check_signature, signature_of
 
 R = TypeVar("R")
 
@@ -19,19 +22,6 @@ def _qualified(fn: Any) -> str:
 
 def _is_generator_function(fn: Any) -> bool:
     return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
-
-
-def check_signature(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Raise TypeError at ``.remote()`` when the arguments do not fit, as Ray does."""
-    if signature is not None:
-        signature.bind(*args, **kwargs)
-
-
-def signature_of(fn: Any) -> inspect.Signature | None:
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
 
 
 class RemoteFunction(Generic[R]):
@@ -75,21 +65,20 @@ class RemoteFunction(Generic[R]):
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
         check_signature(self._signature, args, kwargs)
         opts = {**_options.TASK_DEFAULTS, **options}
-        session = _session.current()
-        backend = session.backend
+        backend = _session.current()
         if self._blob is None:
-            self._blob = driver.function_blob(self._function)
+            self._blob = packing.function_blob(self._function)
         fn_id, fn_blob = self._blob
         name = opts["name"] or self._function.__name__
-        args_blob, deps, nested = driver.pack_args(backend, _qualified(self._function), args, kwargs)
+        args_blob, deps, nested = packing.pack_args(backend, _qualified(self._function), args, kwargs)
         num_returns = opts["num_returns"]
         if num_returns is None:  # Ray's default: 'streaming' for generator functions, else 1
             num_returns = "streaming" if _is_generator_function(self._function) else 1
         generator = None
         if num_returns in ("dynamic", "streaming"):
-            generator = generators.GeneratorSpec(mode=num_returns, client=backend.client.id)
-            generators.ensure_registered(backend.client)
-        spec = runtime.TaskSpec(
+            generator = GeneratorSpec(mode=num_returns, client=backend.client.id)
+            install.ensure_generator_mailbox(backend)
+        spec = TaskSpec(
             name=name,
             fn_id=fn_id,
             fn_blob=fn_blob,
@@ -98,13 +87,13 @@ class RemoteFunction(Generic[R]):
             num_returns=1 if generator is not None else num_returns,
             max_retries=opts["max_retries"],
             retry_exceptions=_options.retry_exception_types(opts["retry_exceptions"]),
-            env_vars={**session.env_vars, **_options.env_vars(opts["runtime_env"])},
+            env_vars={**backend.env_vars, **_options.env_vars(opts["runtime_env"])},
             # A nested task prints to the driver if the task that submits it does.
-            log_to_driver=runtime.context.log_to_driver if backend.in_worker else backend.log_to_driver,
-            namespace=session.namespace,
+            log_to_driver=task_context.current().log_to_driver if backend.in_worker else backend.log_to_driver,
+            namespace=backend.namespace,
             generator=generator,
         )
-        resources = driver.task_resources(
+        resources = tasks.task_resources(
             backend, opts["num_cpus"], opts["num_gpus"], opts["resources"] or {}, opts["memory"]
         )
         runtime_env.apply(backend, opts["runtime_env"])  # working_dir, py_modules, pip
@@ -113,7 +102,7 @@ class RemoteFunction(Generic[R]):
         )
         if wait_for is not None:  # its placement group is not reserved yet: wait for it
             deps = [*deps, wait_for]
-        refs = driver.submit_task(
+        refs = tasks.submit_task(
             backend,
             spec,
             deps,

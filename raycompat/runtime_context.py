@@ -11,7 +11,9 @@ import warnings
 from typing import Any
 
 from . import _session
-from ._dask import nodes as _nodes, runtime as _runtime
+from ._cluster_info import get_gpu_ids
+from ._dask import nodes as _nodes, runtime as _runtime, task_context
+from .actor import ActorHandle
 
 logger = logging.getLogger("raycompat")
 
@@ -34,35 +36,35 @@ class RuntimeContext:
 
     def get_job_id(self) -> str:
         """Return the id of the job (the driver that submitted the current work), 8 hex digits."""
-        job = _runtime.context.job_id or _session.current().backend.job_id
+        job = task_context.current().job_id or _session.current().job_id
         return _hex(str(job), 8)
 
     def get_node_id(self) -> str:
         """Return the id of the node this process runs on (56 hex digits)."""
         ip = _nodes.worker_ip()
         if ip is None:
-            ip = _nodes.local_ip(_session.current().backend.client)
+            ip = _nodes.local_ip(_session.current().client)
         return _nodes.node_id(ip)
 
     def get_worker_id(self) -> str:
         """Return the id of this process: the Dask worker's address, or the driver's client id."""
         worker = _nodes.current_worker()
-        name = worker.address if worker is not None else str(_session.current().backend.client.id)
+        name = worker.address if worker is not None else str(_session.current().client.id)
         return _hex(f"worker:{name}", 56)
 
     def get_task_id(self) -> str | None:
         """Return the id of the running task or actor call (48 hex digits); None in the driver."""
-        key = _runtime.context.key
-        if key is None and _runtime.context.actor is None:
+        key = task_context.current().key
+        if key is None and task_context.current().actor is None:
             logger.warning("This method is only available when the process is a worker (a task or actor); returning None.")
             return None
-        return _hex(f"task:{key or id(_runtime.context.actor)}", 48)
+        return _hex(f"task:{key or id(task_context.current().actor)}", 48)
 
     def get_actor_id(self) -> str | None:
         """Return the id of the current actor (32 hex digits); None outside an actor."""
         actor_id = _actor_attr("actor_id")
         if actor_id is None:
-            if _runtime.context.job_id is None:
+            if task_context.current().job_id is None:
                 logger.warning("This method is only available when the process is a worker (a task or actor); returning None.")
             return None
         return _hex(f"actor:{actor_id}", 32)
@@ -83,14 +85,14 @@ class RuntimeContext:
 
     def get_task_name(self) -> str | None:
         """Return the task's name (its ``name`` option, or the function's name); None in the driver."""
-        return _runtime.context.name
+        return task_context.current().name
 
     def get_task_function_name(self) -> str | None:
         """Return the name of the running function or method; None in the driver.
 
         Dask note: this is the task's name (``fn`` or ``Cls.method``), without Ray's module prefix.
         """
-        return _runtime.context.name
+        return task_context.current().name
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -103,20 +105,18 @@ class RuntimeContext:
         Dask note: a task that asked for only ``num_cpus=1`` reports ``{'CPU': 1.0}``; on the
         embedded cluster, requests above one CPU are reported as one CPU (each worker has one).
         """
-        if _runtime.context.job_id is None:
+        if task_context.current().job_id is None:
             raise AssertionError(
                 "This method is only available when the process is a worker (inside a task or "
                 "actor). Current mode: 0. Call get_assigned_resources() from a remote function."
             )
-        held = _nodes.task_resources(_runtime.context.key)
+        held = _nodes.task_resources(task_context.current().key)
         if held is None:
-            return {} if _runtime.context.actor is not None else {"CPU": 1.0}
+            return {} if task_context.current().actor is not None else {"CPU": 1.0}
         return held
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
         """Return the ids of the accelerators lent to the current task, by kind (strings)."""
-        from ._cluster_info import get_gpu_ids
-
         ids = {name: [] for name in _ACCELERATORS}
         ids["GPU"] = [str(i) for i in get_gpu_ids()]
         return ids
@@ -131,19 +131,19 @@ class RuntimeContext:
     @property
     def namespace(self) -> str:
         """The namespace of named actors for this job."""
-        session = _session.current_or_none()
-        return session.namespace if session is not None else _runtime.context.namespace
+        backend = _session.current_or_none()
+        return backend.namespace if backend is not None else task_context.current().namespace
 
     @property
     def gcs_address(self) -> str:
         """The address of the Dask scheduler (Ray's GCS)."""
-        return str(_session.current().backend.address)
+        return str(_session.current().address)
 
     @property
     def runtime_env(self) -> dict[str, Any]:
         """The job's runtime_env; only ``env_vars`` is applied by raycompat."""
-        session = _session.current_or_none()
-        env = session.env_vars if session is not None else {}
+        backend = _session.current_or_none()
+        env = backend.env_vars if backend is not None else {}
         return {"env_vars": dict(env)} if env else {}
 
     def get_runtime_env_string(self) -> str:
@@ -167,19 +167,19 @@ class RuntimeContext:
 
     def is_canceled(self) -> bool:
         """Whether ``ray.cancel()`` was called on the running task."""
-        key = _runtime.context.key
-        return key is not None and key in _runtime._cancelled
+        key = task_context.current().key
+        return key is not None and _runtime.is_cancelled(key)
 
     @property
     def current_actor(self) -> Any:
         """The handle of the current actor; only inside an actor."""
-        handle = _actor_attr("handle")
-        if handle is None:
+        host = task_context.current().actor
+        if host is None:
             raise RuntimeError(
                 "current_actor is only available inside an actor method. Pass the handle to the "
                 "task as an argument instead."
             )
-        return handle
+        return ActorHandle._from_entry(host.entry)
 
     def get(self) -> dict[str, Any]:
         """Return job_id, node_id, namespace and (in a task or actor) task_id / actor_id."""
@@ -188,7 +188,7 @@ class RuntimeContext:
             "node_id": self.get_node_id(),
             "namespace": self.namespace,
         }
-        if _runtime.context.key is not None or _runtime.context.actor is not None:
+        if task_context.current().key is not None or task_context.current().actor is not None:
             out["task_id"] = self.get_task_id()
         if _actor_attr("actor_id") is not None:
             out["actor_id"] = self.get_actor_id()
@@ -217,15 +217,15 @@ class RuntimeContext:
         return self.get_actor_id()
 
     def __repr__(self) -> str:
-        return f"<RuntimeContext namespace={self.namespace!r} task={_runtime.context.name!r}>"
+        return f"<RuntimeContext namespace={self.namespace!r} task={task_context.current().name!r}>"
 
 
 def _actor_attr(name: str) -> Any:
     """An attribute of the running actor (its host, then its creation spec), or None."""
-    actor = _runtime.context.actor
-    if actor is None:
+    host = task_context.current().actor
+    if host is None:
         return None
-    for obj in (actor, getattr(actor, "host", None), getattr(getattr(actor, "host", None), "spec", None)):
+    for obj in (host, host.spec):
         value = getattr(obj, name, None) if obj is not None else None
         if value is not None:
             return value

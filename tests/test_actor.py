@@ -363,7 +363,7 @@ def test_call_in_flight_during_a_crash_is_unavailable_or_retried(ray):
 def test_actor_calls_show_in_task_stream_as_class_and_method(ray):
     counter = Counter.remote()
     ray.get([counter.increment.remote() for _ in range(3)])
-    client = ray._session.current().backend.client
+    client = ray._session.current().client
     names = client.run_on_scheduler(
         lambda dask_scheduler: [r["key"] for r in dask_scheduler.plugins["task-stream"].buffer]
     )

@@ -64,5 +64,5 @@ def test_dashboard_shows_running_tasks_under_their_function_names(ray, ray_sessi
 def _task_worker_addresses() -> list[str]:
     import raycompat
 
-    scheduler = raycompat._session.current().backend.cluster.scheduler
+    scheduler = raycompat._session.current().cluster.scheduler
     return [ws.address for ws in list(scheduler.workers.values()) if str(ws.name).startswith("worker-")]

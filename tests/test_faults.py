@@ -25,7 +25,7 @@ from conftest import describe, python_env
 
 
 def _backend():
-    return raycompat._session.current().backend
+    return raycompat._session.current()
 
 
 def _wait_for_two_workers():

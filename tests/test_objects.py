@@ -195,9 +195,9 @@ def test_wait_defaults_to_all_when_waiting_for_the_first(ray, blocked, make_even
 @pytest.mark.parametrize("kept", [None, 2], ids=["default", "few-finished-ids-kept"])
 def test_wait_sleeps_through_other_tasks_and_wakes_for_its_own(ray, echo, blocked, make_event, monkeypatch, kept):
     if kept is not None:  # more tasks finish than wait() keeps track of: it looks at its refs again
-        from raycompat._dask import driver
+        from raycompat._dask.completions import completions
 
-        monkeypatch.setattr(driver._completions, "_recent", collections.deque(maxlen=kept))
+        monkeypatch.setattr(completions, "_recent", collections.deque(maxlen=kept))
     release = make_event()
     running = blocked.remote(release.name)
     outcome = []

@@ -14,7 +14,7 @@ from _clusters import SEED_S08, address_of, env_for, raycompat, run_python
 def test_embedded_cluster_and_dashboard_listen_on_loopback_only(ray, ray_session):
     from raycompat import _session
 
-    pids = {os.getpid(), *_session.current().backend.cluster.worker_pids()}
+    pids = {os.getpid(), *_session.current().cluster.worker_pids()}
     listening = [c.laddr for c in psutil.net_connections(kind="inet") if c.status == "LISTEN" and c.pid in pids]
     assert len(listening) >= 3  # scheduler, dashboard, workers
     assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening

@@ -320,3 +320,23 @@ def test_connecting_to_an_existing_cluster_rejects_num_cpus(run_python, dask_clu
     assert lines(proc)[0].startswith(
         "When connecting to an existing cluster, num_cpus, num_gpus and resources must not be provided."
     )
+
+
+def test_shutdown_gives_back_the_processs_own_dask_config(run_python):
+    proc = run_python(
+        """
+        import dask
+        import raycompat as ray
+
+        keys = ["distributed.scheduler.work-stealing", "distributed.scheduler.allowed-failures",
+                "distributed.admin.low-level-log-length"]
+        dask.config.set({"distributed.scheduler.allowed-failures": 7})
+        before = [dask.config.get(k) for k in keys]
+        ray.init(num_cpus=1, include_dashboard=False)
+        print("changed while running:", [dask.config.get(k) for k in keys] != before)
+        ray.shutdown()
+        print("restored:", [dask.config.get(k) for k in keys] == before)
+        """,
+        via="python",
+    )
+    assert lines(proc) == ["changed while running: True", "restored: True"]

@@ -19,7 +19,8 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
 import cloudpickle
@@ -30,7 +31,9 @@ from distributed.core import Status
 from distributed.protocol import to_serialize
 
 from .. import exceptions
-from . import runtime
+from . import dask_private, runtime, task_context
+from .task_context import TaskContext
+from .protocol import READY, RELEASE, TERMINATE, ActorExit, ActorSpec, ErrorValue
 
 logger = logging.getLogger("raycompat")
 
@@ -40,32 +43,10 @@ ASSIGN_OP = "raycompat_actor_assign"
 SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size travel in the reply only
 RECORDS_INTERVAL = 0.2  # seconds between batches of task-stream records for the dashboard
-TERMINATE = "__ray_terminate__"
-RELEASE = "__ray_release__"  # the creator's last handle is gone
-READY = "__ray_ready__"  # Ray's built-in method: True once the actor is constructed
-
-
-class ActorExit(BaseException):
-    """Raised by ``exit_actor()`` in a method: the actor ends after it, and is not restarted."""
-
 
 class _Exiting(Exception):
     """A method called ``exit_actor()`` or ``sys.exit()``; carried as an ordinary exception,
     which an event loop passes on (it stops on SystemExit)."""
-
-
-@dataclass
-class ActorSpec:
-    """How to build the actor: stored in the registry, read by each incarnation of the host."""
-
-    class_name: str
-    cls_blob: bytes
-    args_blob: bytes
-    job_id: str
-    namespace: str
-    log_to_driver: bool
-    max_concurrency: int | None
-    env_vars: dict[str, str] = field(default_factory=dict)
 
 
 # -- inside the host process ---------------------------------------------------------------------
@@ -91,20 +72,10 @@ class Host:
         self.killed: str | None = None  # set by ray.kill(): later calls fail at once
         self.running: set[asyncio.Future[Any]] = set()  # user calls started and not finished
         self.entry: dict[str, Any] = {}  # the registry's description: name, methods...
-        self._handle: Any = None
 
     @property
     def actor_name(self) -> str:
         return str(self.entry.get("name") or "")
-
-    @property
-    def handle(self) -> Any:
-        """A handle to this actor, for ``get_runtime_context().current_actor``."""
-        if self._handle is None:
-            from ..actor import ActorHandle
-
-            self._handle = ActorHandle._from_entry(self.entry)
-        return self._handle
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -160,7 +131,7 @@ class Host:
 
     def _construct(self, cls: type, spec: ActorSpec) -> Any:
         # The worker's client, made default: distributed.get_client() and Events work in methods.
-        self.worker._get_client(timeout=30)
+        dask_private.worker_client(self.worker, timeout=30)
         with self._context(f"{spec.class_name}.__init__"):
             args, kwargs = runtime.unpack_args(spec.args_blob, ())
             try:
@@ -172,8 +143,23 @@ class Host:
         assert self.spec is not None
         return f"<{self.spec.class_name} actor {self.actor_id[:12]}>"
 
-    def _context(self, name: str) -> Any:
-        return _CallContext(self, name)
+    @contextmanager
+    def _context(self, name: str) -> Iterator[None]:
+        """Run the block as a call of this actor: output prefixes, nested calls' job and namespace."""
+        spec = self.spec
+        assert spec is not None
+        context = TaskContext(
+            job_id=spec.job_id, name=name, log_to_driver=spec.log_to_driver, namespace=spec.namespace, actor=self
+        )
+        with task_context.running(context):
+            try:
+                yield
+            finally:
+                runtime.flush_task_output()
+
+    @property
+    def class_name(self) -> str:
+        return self.spec.class_name if self.spec else "Actor"
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -308,7 +294,7 @@ class Host:
         except BaseException as exc:  # noqa: BLE001 - the error is the call's result
             # Dask would pickle the exception it was raised from, which may not unpickle.
             exc.__context__ = exc.__cause__ = None
-            values = [runtime.ErrorValue(exc)] * len(keys)
+            values = [ErrorValue(exc)] * len(keys)
             reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
         self._record(keys, msg, start, time.time())
         small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
@@ -374,31 +360,6 @@ class Host:
         asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
 
-class _CallContext:
-    """Sets the task context (job, name, actor) for output prefixes and nested calls."""
-
-    def __init__(self, host: Host, name: str) -> None:
-        self.host = host
-        self.name = name
-
-    def __enter__(self) -> None:
-        spec = self.host.spec
-        assert spec is not None
-        ctx = runtime.context
-        self.saved = (ctx.job_id, ctx.name, ctx.log_to_driver, ctx.namespace, ctx.actor)
-        ctx.job_id, ctx.name, ctx.log_to_driver = spec.job_id, self.name, spec.log_to_driver
-        ctx.namespace, ctx.actor = spec.namespace, self
-
-    def __exit__(self, *exc: object) -> None:
-        runtime.flush_task_output()
-        ctx = runtime.context
-        ctx.job_id, ctx.name, ctx.log_to_driver, ctx.namespace, ctx.actor = self.saved
-
-    @property
-    def class_name(self) -> str:
-        return self.host.spec.class_name if self.host.spec else "Actor"
-
-
 def _failed(exc: BaseException) -> tuple[asyncio.Future[Any], float]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     future.set_exception(exc)
@@ -451,7 +412,7 @@ def setup(worker: Any, actor_id: str, incarnation: int) -> Host:
 def _make_client_quietly(worker: Any) -> None:
     """Make the worker's client ahead of need; the cluster may close first, and that is fine."""
     try:
-        worker._get_client(timeout=30)
+        dask_private.worker_client(worker, timeout=30)
     except Exception:  # noqa: BLE001 - an actor that is assigned later makes it again, or says why
         logger.debug("the spare host could not make its client yet", exc_info=True)
 

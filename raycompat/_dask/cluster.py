@@ -26,14 +26,14 @@ from distributed import Scheduler
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
-from . import dashboard
+from . import dashboard, dask_private
+from .protocol import EMBEDDED_WORKER_ENV
 from .queueing import queue_until_a_slot_opens
 
 logger = logging.getLogger("raycompat")
 
 LOCALHOST = "127.0.0.1"
 STORE_NAME = "object-store"
-EMBEDDED_WORKER_ENV = "RAYCOMPAT_EMBEDDED_WORKER"  # set in our workers: tasks cap num_cpus at 1 there too
 
 
 def worker_command(
@@ -236,13 +236,10 @@ class EmbeddedCluster:
         return scheduler, dashboard.defer(scheduler) if dashboard_address is not None else None
 
     def fast_client_stream(self, client_id: str) -> None:
-        """Shorten the batching delay from our scheduler to the driver's client (see tuning)."""
-        from .tuning import STREAM_INTERVAL
+        """Shorten the batching delay from our scheduler to the driver's client."""
 
         async def shorten() -> None:
-            comm = self.scheduler.client_comms.get(client_id)
-            if comm is not None:
-                comm.interval = STREAM_INTERVAL
+            dask_private.shorten_scheduler_batching(self.scheduler, client=client_id)
 
         sync(self.loop, shorten)
 

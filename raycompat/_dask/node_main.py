@@ -84,17 +84,15 @@ class Node:
         return env
 
     async def start(self) -> dict[str, Any]:
-        import dask
         from distributed import Scheduler
 
         from . import tls
-        from .driver import DASK_SETTINGS
+        from . import settings
         from .queueing import queue_until_a_slot_opens
 
-        dask.config.set(DASK_SETTINGS)
         cfg = self.config
-        if cfg["head"]:  # one task per worker thread: the others wait in the scheduler (queueing)
-            dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
+        # The head node's scheduler gets the embedded scheduler's settings (settings.py).
+        settings.scoped(settings.SCHEDULER if cfg["head"] else settings.CLIENT)
         security = tls.security(self.paths) if self.paths else None
         dashboard_url = None
         if cfg["head"]:

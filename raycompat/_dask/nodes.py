@@ -18,6 +18,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import task_context
+
 logger = logging.getLogger("raycompat")
 
 # Seconds a task may wait for a resource that no worker has before we say so.
@@ -190,9 +192,7 @@ def local_ip(client: Any) -> str:
 
 def current_worker() -> Any:
     """The Dask worker of this process, or None in a driver."""
-    from . import runtime
-
-    return runtime._worker
+    return task_context.this_worker()
 
 
 def task_resources(key: str | None) -> dict[str, float] | None:

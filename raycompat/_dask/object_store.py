@@ -39,6 +39,14 @@ def accept_puts(worker: Any) -> None:
     worker.handlers[PUT_OP] = put
 
 
+def store(client: Client, key: str, value: Any, addresses: list[str]) -> Future:
+    """Put ``value`` in the cluster under ``key``: at ``addresses`` (the embedded cluster's
+    object store first), or else on a worker, as Dask's scatter does."""
+    if addresses:
+        return put(client, addresses, key, value)
+    return client.scatter({key: value}, hash=False)[key]
+
+
 def put(client: Client, addresses: list[str], key: str, value: Any) -> Future:
     """Store ``value`` under ``key`` in the workers at ``addresses`` at once; return its future.
 

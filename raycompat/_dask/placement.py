@@ -18,11 +18,14 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import exceptions
-from . import nodes as _nodes
+from . import backend as backends, nodes as _nodes
+from .backend import Backend
+from .refs import ObjectRef, rebuild_ref
 
 PLUGIN_NAME = "raycompat-placement-groups"
 HANDLER = "raycompat_pg"
 RETRY_SECONDS = 0.5  # how often a pending group looks again for room
+VALID_PLACEMENT_GROUP_STRATEGIES = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"}
 
 
 class PlacementTable(SchedulerPlugin):
@@ -93,14 +96,11 @@ class PlacementTable(SchedulerPlugin):
                 pass
 
 
-_registered: set[str] = set()
-
-
-def _call(backend: Any, **kwargs: Any) -> Any:
+def _call(backend: Backend, **kwargs: Any) -> Any:
     client = backend.client
-    if client.id not in _registered:
+    if PLUGIN_NAME not in backend.installed:
         client.register_plugin(PlacementTable(), name=PLUGIN_NAME)
-        _registered.add(client.id)
+        backend.installed.add(PLUGIN_NAME)
     return client.sync(client.scheduler.raycompat_pg, **kwargs)
 
 
@@ -154,7 +154,7 @@ def place(bundles: list[dict[str, float]], strategy: str, free: dict[str, dict[s
     return chosen
 
 
-def _free_resources(backend: Any, skip: str) -> dict[str, dict[str, float]]:
+def _free_resources(backend: Backend, skip: str) -> dict[str, dict[str, float]]:
     """Each node's resources not in use now and not reserved by another placement group."""
     free: dict[str, dict[str, float]] = {}
     for node in _nodes.nodes(backend.client, usage=True):
@@ -172,7 +172,7 @@ def _free_resources(backend: Any, skip: str) -> dict[str, dict[str, float]]:
 class _Reserver:
     """In the creating process: retries the reservation until it works or the group is removed."""
 
-    def __init__(self, backend: Any, entry: dict[str, Any], value: Any) -> None:
+    def __init__(self, backend: Backend, entry: dict[str, Any], value: Any) -> None:
         self.backend = backend
         self.entry = entry
         self.stop = threading.Event()
@@ -197,46 +197,42 @@ class _Reserver:
             return False
         if _call(self.backend, action="reserve", pg_id=self.entry["id"], hosts=hosts) != "ok":
             return True  # removed meanwhile
-        _hosts[self.entry["id"]] = hosts
+        self.backend.group_hosts[self.entry["id"]] = hosts
         from distributed import Event
 
         Event(ready_key(self.entry["id"]), client=self.backend.client).set()
         return True
 
 
-_reservers: dict[str, _Reserver] = {}
-_hosts: dict[str, list[str]] = {}  # reserved groups' hosts, as this process has seen them
-
-
-def create(backend: Any, entry: dict[str, Any], value: Any) -> None:
+def create(backend: Backend, entry: dict[str, Any], value: Any) -> None:
     """Register the group and start reserving it in the background."""
     if _call(backend, action="create", entry=entry) == "taken":
         raise ValueError(
             f"A placement group named {entry['name']!r} already exists. Choose another name, or "
             f"use ray.util.get_placement_group({entry['name']!r})."
         )
-    _reservers[entry["id"]] = _Reserver(backend, dict(entry), value)
+    backend.reservations[entry["id"]] = _Reserver(backend, dict(entry), value)
 
 
-def remove(backend: Any, pg_id: str) -> None:
+def remove(backend: Backend, pg_id: str) -> None:
     _call(backend, action="remove", pg_id=pg_id)
-    reserver = _reservers.pop(pg_id, None)
+    reserver = backend.reservations.pop(pg_id, None)
     if reserver is not None:
         reserver.stop.set()
         backend.client.cancel([reserver.future], reason="placement group removed")
         reserver.future = None
-    _hosts.pop(pg_id, None)
+    backend.group_hosts.pop(pg_id, None)
 
 
-def lookup(backend: Any, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
+def lookup(backend: Backend, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
     return _call(backend, action="get", pg_id=pg_id, name=name)  # type: ignore[no-any-return]
 
 
-def table(backend: Any) -> list[dict[str, Any]]:
+def table(backend: Backend) -> list[dict[str, Any]]:
     return _call(backend, action="list")  # type: ignore[no-any-return]
 
 
-def wait(backend: Any, pg_id: str, timeout: float) -> bool:
+def wait(backend: Backend, pg_id: str, timeout: float) -> bool:
     entry = _call(backend, action="wait", pg_id=pg_id, timeout=timeout)
     return entry is not None and entry["state"] == "CREATED"
 
@@ -244,7 +240,7 @@ def wait(backend: Any, pg_id: str, timeout: float) -> bool:
 # -- where a task may run --------------------------------------------------------------------
 
 
-def task_placement(backend: Any, strategy: Any, group: Any = None, bundle_index: int | None = None) -> tuple[list[str] | None, bool, Any]:
+def task_placement(backend: Backend, strategy: Any, group: Any = None, bundle_index: int | None = None) -> tuple[list[str] | None, bool, Any]:
     """Map Ray's scheduling options to Dask's: (workers, allow_other_workers, ready future or None).
 
     The ready future, if any, is a dependency the task must wait for: its placement group is
@@ -268,16 +264,16 @@ def task_placement(backend: Any, strategy: Any, group: Any = None, bundle_index:
     return None, False, None
 
 
-def _host_of_node(backend: Any, node_id: str) -> str | None:
+def _host_of_node(backend: Backend, node_id: str) -> str | None:
     for node in _nodes.nodes(backend.client):
         if node.node_id == node_id:
             return node.host
     return None
 
 
-def _group_placement(backend: Any, group: Any, bundle_index: int) -> tuple[list[str] | None, bool, Any]:
+def _group_placement(backend: Backend, group: Any, bundle_index: int) -> tuple[list[str] | None, bool, Any]:
     pg_id = group.id.hex() if hasattr(group.id, "hex") and not isinstance(group.id, str) else str(group.id)
-    hosts = _hosts.get(pg_id)
+    hosts = backend.group_hosts.get(pg_id)
     if hosts is None:
         entry = lookup(backend, pg_id=pg_id)
         if entry is None or entry["state"] == "REMOVED":
@@ -286,10 +282,75 @@ def _group_placement(backend: Any, group: Any, bundle_index: int) -> tuple[list[
                 "ray.util.placement_group(bundles) and schedule into it before removing it."
             )
         if entry["state"] == "CREATED":
-            hosts = _hosts[pg_id] = entry["hosts"]
+            hosts = backend.group_hosts[pg_id] = entry["hosts"]
     if hosts is None:  # not reserved yet: the task waits for the ready key
         from distributed import Future
 
         return None, False, Future(ready_key(pg_id), backend.client)
     chosen = hosts if bundle_index == -1 else [hosts[bundle_index]]
     return sorted(set(chosen)), False, None
+
+
+# -- the handle ----------------------------------------------------------------------------
+
+
+class PlacementGroup:
+    """A handle to a placement group: pass it to ``PlacementGroupSchedulingStrategy``.
+
+    It pickles, so tasks and actors can receive it.
+    """
+
+    def __init__(self, id: str, bundle_cache: list[dict[str, float]] | None = None) -> None:
+        self.id = id
+        self._bundles = bundle_cache
+
+    @staticmethod
+    def empty() -> PlacementGroup:
+        return PlacementGroup("")
+
+    def is_empty(self) -> bool:
+        return not self.id
+
+    def ready(self) -> ObjectRef[PlacementGroup]:
+        """Return an ObjectRef that is ready (its value is this group) once the group is reserved."""
+        return rebuild_ref(ready_key(self.id))
+
+    def wait(self, timeout_seconds: float = 30) -> bool:
+        """Wait up to ``timeout_seconds`` for the group to be reserved; return whether it is."""
+        return wait(backends.current(), self.id, float(timeout_seconds))
+
+    @property
+    def bundle_specs(self) -> list[dict[str, float]]:
+        """The bundles of this group."""
+        if self._bundles is None:
+            entry = lookup(backends.current(), pg_id=self.id)
+            self._bundles = [] if entry is None else entry["bundles"]
+        return list(self._bundles)
+
+    @property
+    def bundle_count(self) -> int:
+        return len(self.bundle_specs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PlacementGroup) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("PlacementGroup", self.id))
+
+    def __repr__(self) -> str:
+        return f"PlacementGroup(id={self.id!r})"
+
+    def __reduce__(self) -> Any:
+        return PlacementGroup, (self.id, self._bundles)
+
+
+def check_placement_group_index(placement_group: PlacementGroup, bundle_index: int) -> None:
+    """Raise ValueError if ``bundle_index`` is not a bundle of ``placement_group`` (or -1)."""
+    if placement_group.is_empty():
+        if bundle_index != -1:
+            raise ValueError("If placement group is not set, the value of bundle index must be -1.")
+    elif bundle_index >= placement_group.bundle_count or bundle_index < -1:
+        raise ValueError(
+            f"placement group bundle index {bundle_index} is invalid. Valid placement group "
+            f"indexes: 0-{placement_group.bundle_count}"
+        )

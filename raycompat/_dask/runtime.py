@@ -15,80 +15,21 @@ import pickle
 import socket
 import sys
 import threading
-import time
 import traceback
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 
-from .. import exceptions
+from .. import _alias, exceptions
+from . import backend as backends, dask_private, fetch, task_context
+from .refs import ObjectRef
+from .protocol import CRASHES, OUTPUT_TOPIC, Dep, ErrorValue, Pickled, TaskSpec, loaded
+from .task_context import TaskContext
 
-OUTPUT_TOPIC = "raycompat-output"
-
-
-@dataclass
-class TaskSpec:
-    """Everything a worker needs to run one task, apart from the resolved dependencies."""
-
-    name: str  # the user's function name, for errors and output prefixes
-    fn_id: str
-    fn_blob: bytes
-    args_blob: bytes
-    job_id: str
-    num_returns: int = 1
-    max_retries: int = 0
-    retry_exceptions: bool | tuple[type[BaseException], ...] = False
-    env_vars: dict[str, str] = field(default_factory=dict)
-    log_to_driver: bool = True
-    namespace: str = "default"
-    generator: Any = None  # a generators.GeneratorSpec for num_returns="streaming" or "dynamic"
-
-
-@dataclass
-class Dep:
-    """Placeholder for the i-th resolved dependency in the pickled arguments."""
-
-    index: int
-
-
-@dataclass
-class Pickled:
-    """A value pickled when it was put: each reader gets its own copy, as from Ray's store."""
-
-    blob: bytes
-
-
-def loaded(value: Any) -> Any:
-    """The value itself, unpickling a ``Pickled`` snapshot."""
-    return cloudpickle.loads(value.blob) if isinstance(value, Pickled) else value
-
-
-@dataclass
-class ErrorValue:
-    """A stored failure (of an actor call), kept as data so that dependents re-raise it."""
-
-    error: BaseException
-
-
-class TaskContext(threading.local):
-    job_id: str | None = None
-    name: str | None = None
-    key: str | None = None
-    log_to_driver: bool = True
-    namespace: str = "default"
-    actor: Any = None  # the actor's description while an actor method runs
-
-
-context = TaskContext()
 _functions: dict[str, Any] = {}
 _running: dict[str, int] = {}  # task key -> thread ident, for cancel()
 _cancelled: set[str] = set()
 _setup_lock = threading.Lock()
-_worker: Any = None
-_keepalive: deque[tuple[float, Any]] = deque()
-KEEPALIVE_SECONDS = 60.0
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -96,16 +37,12 @@ KEEPALIVE_SECONDS = 60.0
 
 def setup_worker(worker: Any) -> None:
     """Prepare this process: the ``ray`` alias and output forwarding."""
-    global _worker
     with _setup_lock:
-        if _worker is worker:
+        if task_context.this_worker() is worker:
             return
-        _worker = worker
-        from .._alias import install_as_ray
-        from .tuning import fast_worker
-
-        install_as_ray()
-        fast_worker(worker)
+        task_context.set_worker(worker)
+        _alias.install_as_ray()
+        dask_private.shorten_worker_batching(worker)
         if not isinstance(sys.stdout, _TaskStream):
             sys.stdout = _TaskStream(sys.stdout, "stdout")
             sys.stderr = _TaskStream(sys.stderr, "stderr")
@@ -116,7 +53,7 @@ def ensure_setup() -> Any:
     from distributed import get_worker
 
     worker = get_worker()
-    if _worker is not worker:
+    if task_context.this_worker() is not worker:
         setup_worker(worker)
     return worker
 
@@ -143,7 +80,8 @@ class _TaskStream(io.TextIOBase):
         return int(self._real.fileno())
 
     def write(self, text: str) -> int:
-        if context.job_id is None or not context.log_to_driver or _worker is None:
+        context = task_context.current()
+        if context.job_id is None or not context.log_to_driver or task_context.this_worker() is None:
             return int(self._real.write(text))
         pending = getattr(self._buffers, "text", "") + text
         *lines, rest = pending.split("\n")
@@ -154,14 +92,14 @@ class _TaskStream(io.TextIOBase):
 
     def flush(self) -> None:
         rest = getattr(self._buffers, "text", "")
-        if rest and context.job_id is not None:
+        if rest and task_context.current().job_id is not None:
             self._buffers.text = ""
             self._emit([rest])
         self._real.flush()
 
     def _emit(self, lines: list[str]) -> None:
-        actor = context.actor
-        prefix = actor.class_name if actor is not None else context.name
+        context = task_context.current()
+        prefix = context.actor.class_name if context.actor is not None else context.name
         msg = {
             "job": context.job_id,
             "stream": self._stream,
@@ -169,7 +107,7 @@ class _TaskStream(io.TextIOBase):
             "lines": lines,
         }
         try:
-            _worker.log_event(OUTPUT_TOPIC, msg)
+            task_context.this_worker().log_event(OUTPUT_TOPIC, msg)
         except Exception:  # the worker is closing: print locally rather than lose the line
             self._real.write("\n".join(lines) + "\n")
 
@@ -192,8 +130,6 @@ def load_function(fn_id: str, fn_blob: bytes) -> Any:
 
 def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Rebuild (args, kwargs), putting resolved dependencies in place of their placeholders."""
-    from .._object_ref import ObjectRef
-
     args, kwargs = cloudpickle.loads(args_blob)
 
     def resolve(value: Any) -> Any:
@@ -204,9 +140,7 @@ def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...
             if not isinstance(value, ErrorValue):
                 value = private_copy(value)  # the worker's stored object stays as it was
         elif isinstance(value, ObjectRef):  # an actor result not yet stored when the task was sent
-            from .. import _objects
-
-            value = _objects.get(value)
+            value = fetch.get(backends.current(), [value], None)[0]
         if isinstance(value, ErrorValue):
             raise value.error
         return value
@@ -238,9 +172,7 @@ def private_copy(value: Any) -> Any:
 
 
 def current_key() -> str | None:
-    from distributed.worker import thread_state
-
-    return getattr(thread_state, "key", None)
+    return dask_private.running_task_key()
 
 
 def run_task(spec_blob: bytes, *deps: Any) -> Any:
@@ -252,9 +184,9 @@ def run_task(spec_blob: bytes, *deps: Any) -> Any:
     ensure_setup()  # first: the spec may name the ray alias's modules
     spec: TaskSpec = pickle.loads(spec_blob)
     key = current_key()
-    saved = (context.job_id, context.name, context.key, context.log_to_driver, context.namespace)
-    context.job_id, context.name, context.key = spec.job_id, spec.name, key
-    context.log_to_driver, context.namespace = spec.log_to_driver, spec.namespace
+    context = TaskContext(
+        job_id=spec.job_id, name=spec.name, key=key, log_to_driver=spec.log_to_driver, namespace=spec.namespace
+    )
     env_before = {name: os.environ.get(name) for name in spec.env_vars}
     os.environ.update(spec.env_vars)
     if key is not None:
@@ -262,7 +194,8 @@ def run_task(spec_blob: bytes, *deps: Any) -> Any:
     try:
         if key in _cancelled:  # cancel() reached this worker before the task started
             raise exceptions.TaskCancelledError(key)
-        return _run_with_retries(spec, deps)
+        with task_context.running(context):
+            return _run_with_retries(spec, deps)
     finally:
         flush_task_output()
         if key is not None:
@@ -273,16 +206,14 @@ def run_task(spec_blob: bytes, *deps: Any) -> Any:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        (context.job_id, context.name, context.key, context.log_to_driver, context.namespace) = saved
 
 
 def _crashes_so_far(key: str | None) -> int:
     """How often a worker died while running this task (counted by the scheduler extension)."""
-    from .actor_registry import CRASHES
-
-    if key is None or _worker is None:
+    worker = task_context.this_worker()
+    if key is None or worker is None:
         return 0
-    ts = _worker.state.tasks.get(key)
+    ts = worker.state.tasks.get(key)
     annotations = getattr(ts, "annotations", None) or {}
     return int(annotations.get(CRASHES, 0))
 
@@ -411,12 +342,13 @@ def getitem(result: Any, index: int) -> Any:
 # -- cancellation ------------------------------------------------------------------------------
 
 
-class _Interrupt(BaseException):
-    """Raised asynchronously in a task thread by ``cancel()``."""
-
-
 def _is_cancel(exc: BaseException) -> bool:
-    return isinstance(exc, (_Interrupt, KeyboardInterrupt)) and current_key() in _cancelled
+    return isinstance(exc, KeyboardInterrupt) and current_key() in _cancelled
+
+
+def is_cancelled(key: str) -> bool:
+    """Whether ``ray.cancel()`` reached this worker for the task ``key``."""
+    return key in _cancelled
 
 
 def interrupt(keys: list[str], force: bool) -> list[str]:
@@ -438,18 +370,3 @@ def interrupt(keys: list[str], force: bool) -> list[str]:
                 ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
             )
     return hit
-
-
-# -- refs that leave a worker ------------------------------------------------------------------
-
-
-def keep_alive(future: Any) -> None:
-    """Hold a Dask future for a while after its ObjectRef was pickled here.
-
-    A task that returns an ObjectRef drops its own Future when it ends; the receiver registers
-    its interest a moment later. Holding the Future for a minute bridges that gap.
-    """
-    now = time.monotonic()
-    _keepalive.append((now, future))
-    while _keepalive and _keepalive[0][0] < now - KEEPALIVE_SECONDS:
-        _keepalive.popleft()

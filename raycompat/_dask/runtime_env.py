@@ -20,9 +20,6 @@ from distributed.diagnostics.plugin import WorkerPlugin
 SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache"}
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Ray's limit for a working_dir is 100 MiB too
 
-_done: set[tuple[str, str]] = set()
-
-
 class _UnpackOnWorkers(WorkerPlugin):
     """Unpack a zipped directory into the worker's local directory and put it on sys.path."""
 
@@ -59,25 +56,26 @@ def _zip_dir(path: str, prefix: str) -> bytes:
     return buffer.getvalue()
 
 
-def _ship_path(client: Any, path: str, field: str, as_package: bool) -> None:
+def _ship_path(backend: Any, path: str, field: str, as_package: bool) -> None:
+    client = backend.client
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isfile(path) and path.endswith((".py", ".zip", ".egg")):
-        if (client.id, path) not in _done:
+        if (field, path) not in backend.runtime_envs:
             client.upload_file(path)
-            _done.add((client.id, path))
+            backend.runtime_envs.add((field, path))
         return
     if not os.path.isdir(path):
         raise ValueError(
             f"runtime_env[{field!r}] must be a local directory (or a .py/.zip file), got {path!r}. "
             "Remote URIs (s3://, gs://, https://) are not supported by raycompat: download it first."
         )
-    if (client.id, path) in _done:  # shipped once per client, as it was at first use
+    if (field, path) in backend.runtime_envs:  # shipped once per session, as it was at first use
         return
     prefix = os.path.basename(path) if as_package else ""
     data = _zip_dir(path, prefix)
     name = f"{os.path.basename(path)}-{hashlib.sha1(path.encode()).hexdigest()[:12]}"
     client.register_plugin(_UnpackOnWorkers(name, data, as_package), name=f"raycompat-runtime-env-{name}")
-    _done.add((client.id, path))
+    backend.runtime_envs.add((field, path))
 
 
 def apply(backend: Any, runtime_env: dict[str, Any] | None) -> None:
@@ -87,12 +85,12 @@ def apply(backend: Any, runtime_env: dict[str, Any] | None) -> None:
     client = backend.client
     working_dir = runtime_env.get("working_dir")
     if working_dir:
-        _ship_path(client, str(working_dir), "working_dir", as_package=False)
+        _ship_path(backend, str(working_dir), "working_dir", as_package=False)
     for module in runtime_env.get("py_modules") or ():
         path = getattr(module, "__file__", None)
         if path is not None:  # a module object: ship its package directory
             path = os.path.dirname(path) if os.path.basename(path) == "__init__.py" else path
-        _ship_path(client, str(path or module), "py_modules", as_package=True)
+        _ship_path(backend, str(path or module), "py_modules", as_package=True)
     pip = runtime_env.get("pip")
     if pip:
         _install(client, pip)

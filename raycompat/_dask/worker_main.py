@@ -16,6 +16,8 @@ import os
 import threading
 import time
 
+from .. import _alias
+
 LOCALHOST = "127.0.0.1"
 
 
@@ -45,15 +47,13 @@ class _QuietExpectedErrors(logging.Filter):
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    import dask
     from distributed import Worker
 
     from . import runtime
 
-    if args.actor_id or args.store:
-        # An actor host or the object store holds data and serves it but runs no Dask task:
-        # it stays paused, so memory use must never un-pause it.
-        dask.config.set({"distributed.worker.memory.pause": False})
+    from . import settings
+
+    settings.scoped(settings.DATA_HOLDER if args.actor_id or args.store else settings.WORKER)
     worker_class = Worker
     if args.actor_id or args.store:
         from .actor_host import HostWorker
@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
-    from .._alias import install_as_ray
-
-    install_as_ray()
+    _alias.install_as_ray()
     if args.standby:
         _wait_for_orders(args)
     asyncio.run(_serve(args))

@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._dask import runtime as _runtime
+from .._dask import task_context
 from .._progress import TextBar, make_bar
 
 
 def _in_task() -> bool:
-    return _runtime.context.job_id is not None
+    return task_context.current().job_id is not None
 
 
 class tqdm:  # noqa: N801 - Ray's name

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _session
+from .._dask import nodes
 from ..actor import list_named_actors as list_named_actors
 from . import scheduling_strategies as scheduling_strategies
 from .actor_pool import ActorPool as ActorPool
@@ -27,12 +29,9 @@ def get_node_ip_address(address: Any = None) -> str:
     Dask note: in a task or actor, the host of its Dask worker; in the driver, the address by
     which it reaches the scheduler (127.0.0.1 for the embedded cluster). ``address`` is ignored.
     """
-    from .. import _session
-    from .._dask import nodes
-
     ip = nodes.worker_ip()
     if ip is None:
-        ip = nodes.local_ip(_session.current().backend.client)
+        ip = nodes.local_ip(_session.current().client)
     return ip
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .. import _objects, exceptions
-from .._object_ref import ObjectRef
+from .._objects import ObjectRef
 
 V = TypeVar("V")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .. import _objects
-from .._object_ref import ObjectRef
+from .._objects import ObjectRef
 
 # Refs taken per ray.wait() round, and tasks in flight before map_unordered waits: Ray's values.
 DEFAULT_CHUNK_SIZE = 10

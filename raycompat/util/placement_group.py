@@ -17,61 +17,12 @@ import warnings
 from typing import Any
 
 from .. import _session
-from .._dask import driver, placement as _engine
-from .._object_ref import ObjectRef
-
-VALID_PLACEMENT_GROUP_STRATEGIES = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"}
-
-
-class PlacementGroup:
-    """A handle to a placement group: pass it to ``PlacementGroupSchedulingStrategy``.
-
-    It pickles, so tasks and actors can receive it.
-    """
-
-    def __init__(self, id: str, bundle_cache: list[dict[str, float]] | None = None) -> None:
-        self.id = id
-        self._bundles = bundle_cache
-
-    @staticmethod
-    def empty() -> PlacementGroup:
-        return PlacementGroup("")
-
-    def is_empty(self) -> bool:
-        return not self.id
-
-    def ready(self) -> ObjectRef[PlacementGroup]:
-        """Return an ObjectRef that is ready (its value is this group) once the group is reserved."""
-        return driver.rebuild_ref(_engine.ready_key(self.id))
-
-    def wait(self, timeout_seconds: float = 30) -> bool:
-        """Wait up to ``timeout_seconds`` for the group to be reserved; return whether it is."""
-        return _engine.wait(_session.current().backend, self.id, float(timeout_seconds))
-
-    @property
-    def bundle_specs(self) -> list[dict[str, float]]:
-        """The bundles of this group."""
-        if self._bundles is None:
-            entry = _engine.lookup(_session.current().backend, pg_id=self.id)
-            self._bundles = [] if entry is None else entry["bundles"]
-        return list(self._bundles)
-
-    @property
-    def bundle_count(self) -> int:
-        return len(self.bundle_specs)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PlacementGroup) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(("PlacementGroup", self.id))
-
-    def __repr__(self) -> str:
-        return f"PlacementGroup(id={self.id!r})"
-
-    def __reduce__(self) -> Any:
-        return PlacementGroup, (self.id, self._bundles)
-
+from .._dask import nodes as _nodes, placement as _engine
+from .._dask.placement import (
+    VALID_PLACEMENT_GROUP_STRATEGIES as VALID_PLACEMENT_GROUP_STRATEGIES,
+    PlacementGroup as PlacementGroup,
+    check_placement_group_index as check_placement_group_index,
+)
 
 def _validate_bundles(bundles: Any) -> None:
     if not isinstance(bundles, list):
@@ -161,7 +112,7 @@ def placement_group(
         "hosts": [],
         "detached": lifetime == "detached",
     }
-    _engine.create(_session.current().backend, entry, pg)
+    _engine.create(_session.current(), entry, pg)
     return pg
 
 
@@ -173,7 +124,7 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
     """
     if not isinstance(placement_group, PlacementGroup):
         raise TypeError(f"remove_placement_group() takes a PlacementGroup, got {type(placement_group)}.")
-    _engine.remove(_session.current().backend, placement_group.id)
+    _engine.remove(_session.current(), placement_group.id)
 
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
@@ -184,7 +135,7 @@ def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """
     if not placement_group_name:
         raise ValueError("Please supply a non-empty value to get_placement_group")
-    entry = _engine.lookup(_session.current().backend, name=placement_group_name)
+    entry = _engine.lookup(_session.current(), name=placement_group_name)
     if entry is None:
         raise ValueError(f"Failed to look up placement group with name: {placement_group_name}")
     return PlacementGroup(entry["id"], entry["bundles"])
@@ -194,8 +145,6 @@ def placement_group_table(placement_group: PlacementGroup | None = None) -> dict
     """Describe one group, or all groups by id, with Ray's main keys."""
 
     def describe(entry: dict[str, Any]) -> dict[str, Any]:
-        from .._dask import nodes as _nodes
-
         return {
             "placement_group_id": entry["id"],
             "name": entry["name"],
@@ -205,7 +154,7 @@ def placement_group_table(placement_group: PlacementGroup | None = None) -> dict
             "state": entry["state"],
         }
 
-    backend = _session.current().backend
+    backend = _session.current()
     if placement_group is not None:
         entry = _engine.lookup(backend, pg_id=placement_group.id)
         return describe(entry) if entry is not None else {}
@@ -216,14 +165,4 @@ def get_current_placement_group() -> PlacementGroup | None:
     """Return None: tasks do not know their placement group here (children are never captured)."""
     return None
 
-
-def check_placement_group_index(placement_group: PlacementGroup, bundle_index: int) -> None:
-    """Raise ValueError if ``bundle_index`` is not a bundle of ``placement_group`` (or -1)."""
-    if placement_group.is_empty():
-        if bundle_index != -1:
-            raise ValueError("If placement group is not set, the value of bundle index must be -1.")
-    elif bundle_index >= placement_group.bundle_count or bundle_index < -1:
-        raise ValueError(
-            f"placement group bundle index {bundle_index} is invalid. Valid placement group "
-            f"indexes: 0-{placement_group.bundle_count}"
-        )
+PlacementGroup.__module__ = __name__  # users meet it as ray.util.placement_group.PlacementGroup

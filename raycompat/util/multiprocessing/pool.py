@@ -17,7 +17,7 @@ from multiprocessing import TimeoutError
 from typing import Any
 
 from ... import _cluster_info, _objects, _session, exceptions
-from ..._object_ref import ObjectRef
+from ..._objects import ObjectRef
 from ..._remote import remote
 
 # -- inside the worker ------------------------------------------------------------------------
@@ -256,9 +256,7 @@ class Pool:
         ray_remote_args: dict[str, Any] | None = None,
     ) -> None:
         if _session.current_or_none() is None:
-            from ..._session import init
-
-            init(address=ray_address)
+            _session.init(address=ray_address)
         cpus = int(_cluster_info.cluster_resources().get("CPU", 1))
         if processes is None:
             processes = cpus

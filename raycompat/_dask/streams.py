@@ -1,45 +1,24 @@
-"""ObjectRefGenerator and DynamicObjectRefGenerator: the results of generator tasks.
+"""ObjectRefGenerator: the caller's side of a generator task.
 
-A remote generator function (or one with ``num_returns="streaming"``) returns an
-ObjectRefGenerator at once; it yields one ObjectRef per value, as the task yields it.
-With ``num_returns="dynamic"`` the task returns one ObjectRef whose value is a
-DynamicObjectRefGenerator over all the values' refs.
+The task stores each value it yields under a key of its own and files the key in a mailbox
+on the scheduler (``scheduler/generators.py``); the caller long-polls the mailbox for item
+``i`` and hands out one ObjectRef per item as soon as it exists.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
-import time
-from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from . import _session
-from ._dask import driver, generators as _engine
-from ._object_ref import ObjectRef
+from . import backend as backends
+from .backend import Backend, blocking
+from .binding import future_if_stored
+from .refs import ObjectRef, rebuild_ref
 
 T = TypeVar("T")
 
-
-class DynamicObjectRefGenerator(Generic[T]):
-    """The value of a ``num_returns="dynamic"`` task: iterate it for one ObjectRef per value.
-
-    Iterating consumes it, as in Ray.
-    """
-
-    def __init__(self, refs: Iterable[ObjectRef[T]]) -> None:
-        self._refs: collections.deque[ObjectRef[T]] = collections.deque(refs)
-
-    def __iter__(self) -> Iterator[ObjectRef[T]]:
-        while self._refs:
-            yield self._refs.popleft()
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def __repr__(self) -> str:
-        return f"DynamicObjectRefGenerator({len(self._refs)} refs)"
+WAIT_SLICE = 5.0  # seconds per mailbox long-poll before the caller checks the task itself
 
 
 class ObjectRefGenerator(Generic[T]):
@@ -64,7 +43,7 @@ class ObjectRefGenerator(Generic[T]):
         self._index = 0
         self._pending: concurrent.futures.Future[dict[str, Any]] | None = None
         self._finished = False
-        self._backend = _session.current().backend
+        self._backend = backends.current()
 
     def __repr__(self) -> str:
         return f"ObjectRefGenerator({self._generator_ref.hex()})"
@@ -79,7 +58,7 @@ class ObjectRefGenerator(Generic[T]):
             raise StopIteration
         pending = self._fetch()
         if not pending.done():
-            with driver.blocking():
+            with blocking():
                 concurrent.futures.wait([pending])
         ref = self._take(pending.result())
         if ref is None:
@@ -127,8 +106,8 @@ class ObjectRefGenerator(Generic[T]):
     def _fetch(self) -> concurrent.futures.Future[dict[str, Any]]:
         """Start asking for the next item, unless already asking."""
         if self._pending is None:
-            task_future = driver.future_if_stored(self._generator_ref)
-            self._pending = _engine.next_item(self._backend, self._generator_ref._key, self._index, task_future)
+            task_future = future_if_stored(self._generator_ref)
+            self._pending = _next_item(self._backend, self._generator_ref._key, self._index, task_future)
         return self._pending
 
     def _take(self, reply: dict[str, Any]) -> ObjectRef[T] | None:
@@ -136,9 +115,9 @@ class ObjectRefGenerator(Generic[T]):
         self._pending = None
         if "key" in reply:
             self._index += 1
-            return driver.rebuild_ref(reply["key"])
+            return rebuild_ref(reply["key"])
         self._finished = True
-        _engine.close(self._backend, self._generator_ref._key)
+        _close(self._backend, self._generator_ref._key)
         if "end" in reply:
             return None
         return self._generator_ref  # the task failed or was cancelled: reading this raises why
@@ -156,32 +135,36 @@ class ObjectRefGenerator(Generic[T]):
     def __del__(self) -> None:
         try:
             if not self._finished:
-                _engine.close(self._backend, self._generator_ref._key)
+                _close(self._backend, self._generator_ref._key)
         except Exception:  # interpreter shutdown
             pass
 
 
-def wait(
-    waitables: list[Any], num_returns: int, timeout: float | None
-) -> tuple[list[Any], list[Any]]:
-    """``ray.wait`` over ObjectRefs and ObjectRefGenerators together."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _next_item(backend: Backend, stream: str, index: int, task_future: Any) -> concurrent.futures.Future[dict[str, Any]]:
+    """Start waiting for item ``index`` of ``stream``; the future's result is the mailbox's reply.
 
-    def ready(w: Any) -> bool:
-        return w._is_ready() if isinstance(w, ObjectRefGenerator) else driver.is_ready(w)
+    The reply holds ``key`` (the item's Dask key), ``end`` (the item count), or ``failed`` /
+    ``closed`` when the task failed or was cancelled before producing item ``index``.
+    """
+    client = backend.client
 
-    with driver.blocking():
+    async def wait() -> dict[str, Any]:
         while True:
-            done = [w for w in waitables if ready(w)]
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if len(done) >= num_returns or remaining == 0:
-                break
-            futures = [
-                w._fetch() if isinstance(w, ObjectRefGenerator) else _engine.done_future(w)
-                for w in waitables
-                if not ready(w)
-            ]
-            concurrent.futures.wait(futures, timeout=remaining, return_when="FIRST_COMPLETED")
-    taken = done[:num_returns]
-    ids = {id(w) for w in taken}
-    return taken, [w for w in waitables if id(w) not in ids]
+            reply: dict[str, Any] = await client.scheduler.raycompat_generator(
+                action="wait", stream=stream, index=index, timeout=WAIT_SLICE
+            )
+            if not reply.get("timeout"):
+                return reply
+            if task_future is not None and task_future.status in ("error", "cancelled", "lost"):
+                return {"failed": True}
+
+    return asyncio.run_coroutine_threadsafe(wait(), client.loop.asyncio_loop)
+
+
+def _close(backend: Backend, stream: str) -> None:
+    """Forget the stream; items the task yields from now on are dropped. Never blocks."""
+    client = backend.client
+    try:
+        client.loop.add_callback(client.scheduler.raycompat_generator, action="close", stream=stream)
+    except Exception:  # the client is closing: the scheduler forgets the stream with the task
+        pass

@@ -22,11 +22,11 @@ from typing import Any, Callable
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.diagnostics.task_stream import TaskStreamPlugin
 
-from . import tuning
+from .. import dask_private
+from ..protocol import CRASHES
 
 HANDLER = "raycompat_actor"
 PLUGIN_NAME = "raycompat-actor-registry"
-CRASHES = "raycompat_crashes"  # task annotation: worker crashes while it ran
 CRASH_STIMULI = ("handle-worker-cleanup", "remove-worker", "worker-died")
 
 
@@ -325,9 +325,7 @@ class ActorRegistry(SchedulerPlugin):
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
         """Send to the worker with little batching delay (Dask's default is 5 ms), see tuning."""
-        comm = scheduler.stream_comms.get(worker)
-        if comm is not None:
-            comm.interval = tuning.STREAM_INTERVAL
+        dask_private.shorten_scheduler_batching(scheduler, worker=worker)
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         """A host that vanishes without its spawner reporting (a lost machine) leaves its actor
@@ -337,8 +335,3 @@ class ActorRegistry(SchedulerPlugin):
                 entry.state = "restarting" if not entry.no_restart and (entry.max_restarts == -1 or entry.restarts < entry.max_restarts) else "dead"
                 entry.address = None
                 self._changed(entry)
-
-
-def ensure_registered(client: Any) -> None:
-    """Install the registry on the client's scheduler, once per cluster."""
-    client.register_plugin(ActorRegistry(), name=PLUGIN_NAME)

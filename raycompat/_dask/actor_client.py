@@ -13,26 +13,20 @@ import concurrent.futures
 import itertools
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
 from distributed.comm import connect
 
 from .. import exceptions
-from .._object_ref import ObjectRef
 from . import actor_host
-from .driver import Backend, new_key, pack_args
+from .backend import Backend
+from .binding import new_key
+from .packing import function_blob, pack_args
+from .protocol import RELEASE, ActorSpec, CallOutcome
+from .refs import ObjectRef
 
 WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
-
-
-@dataclass
-class CallOutcome:
-    """What a finished call left in this process: the value when it rode back in the reply."""
-
-    has_value: bool
-    value: Any = None
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -66,9 +60,9 @@ def create_actor(
     """Register the actor and start its host process; return the registry's entry at once."""
     actor_id = uuid.uuid4().hex
     args_blob, _, nested = pack_args(backend, f"{class_name}.__init__", args, kwargs, resolve_top=False)
-    spec = actor_host.ActorSpec(
+    spec = ActorSpec(
         class_name=class_name,
-        cls_blob=cloudpickle.dumps(cls),
+        cls_blob=function_blob(cls)[1],
         args_blob=args_blob,
         job_id=backend.job_id,
         namespace=namespace,
@@ -110,17 +104,9 @@ def create_actor(
             pure=False,
             resources=resources,
         )
-        _hold(future)
+        backend.held.add(future)  # kept until the host process has started
+        future.add_done_callback(lambda _f: backend.held.discard(future))
     return dict(reply["actor"])
-
-
-_held: set[Any] = set()
-
-
-def _hold(obj: Any) -> None:
-    """Keep ``obj`` alive until its Dask future finishes."""
-    _held.add(obj)
-    obj.add_done_callback(lambda _f: _held.discard(obj))
 
 
 def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[Any]]) -> None:
@@ -148,7 +134,7 @@ def kill_actor(backend: Backend, actor_id: str, no_restart: bool) -> None:
     """Stop the actor's process; with ``no_restart=False`` it may come back if it can restart."""
     entry = registry(backend, "kill", actor_id=actor_id, no_restart=no_restart)
     if entry and entry["state"] == "dead":
-        ch = _channels.get((backend.client.id, actor_id))
+        ch = backend.channels.get(actor_id)
         if ch is not None:
             ch.dead = entry  # later calls from here fail at once
     if entry and entry.get("address"):
@@ -168,7 +154,7 @@ def release_actor(backend: Backend, actor_id: str, class_name: str) -> None:
     Safe from any thread (it runs when a handle is garbage collected): nothing blocks.
     """
     try:
-        channel(backend, actor_id, class_name, 0).call(actor_host.RELEASE, (), {}, 0)
+        channel(backend, actor_id, class_name, 0).call(RELEASE, (), {}, 0)
     except Exception:  # the session is closing: the actor ends with it anyway
         pass
 
@@ -398,15 +384,10 @@ def died_error(info: dict[str, Any] | None, actor_id: str, class_name: str) -> e
     return exceptions.ActorDiedError("\n".join(lines))
 
 
-_channels: dict[tuple[str, str], Channel] = {}
-_channels_lock = threading.Lock()
-
-
 def channel(backend: Backend, actor_id: str, class_name: str, max_task_retries: int) -> Channel:
-    """The one channel of this process (and client) to ``actor_id``."""
-    key = (backend.client.id, actor_id)
-    with _channels_lock:
-        ch = _channels.get(key)
+    """The one channel of this session to ``actor_id``."""
+    with backend.lock:
+        ch: Channel | None = backend.channels.get(actor_id)
         if ch is None:
-            ch = _channels[key] = Channel(backend, actor_id, class_name, max_task_retries)
+            ch = backend.channels[actor_id] = Channel(backend, actor_id, class_name, max_task_retries)
         return ch

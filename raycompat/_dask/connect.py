@@ -1,0 +1,85 @@
+"""Connecting a session: start the embedded cluster, or join a running Dask scheduler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed import Client
+
+from . import settings
+from .backend import Backend
+from .cluster import EmbeddedCluster
+
+
+def start_embedded(
+    *,
+    num_cpus: int,
+    num_gpus: float,
+    resources: dict[str, float],
+    env_vars: dict[str, str],
+    dashboard_port: int | None,
+    include_dashboard: bool,
+    log_to_driver: bool,
+    namespace: str,
+) -> Backend:
+    """Start a scheduler here and ``num_cpus`` one-thread worker processes, then connect."""
+    config = settings.scoped(settings.CLIENT, settings.SCHEDULER)
+    first_worker = {"CPU": 1.0, **({"GPU": float(num_gpus)} if num_gpus else {}), **resources}
+    try:
+        cluster = EmbeddedCluster(
+            num_workers=max(1, num_cpus),
+            resources={"CPU": 1.0},
+            first_worker_resources=first_worker,
+            env_vars=env_vars,
+            dashboard_port=dashboard_port,
+            include_dashboard=include_dashboard,
+            quiet_workers=not log_to_driver,
+        )
+    except BaseException:
+        config.close()
+        raise
+    try:
+        # Not direct_to_workers: it fetches values faster, but a gather that races a worker's
+        # death can then wait forever (docs/performance.md).
+        client = Client(cluster.scheduler_address, loop=cluster.loop, set_as_default=False)
+        cluster.fast_client_stream(client.id)
+        client.wait_for_workers(max(1, num_cpus), timeout=60)
+        backend = Backend(
+            client, cluster, log_to_driver=log_to_driver, namespace=namespace, env_vars=env_vars, config=config
+        )
+    except BaseException:
+        cluster.close()
+        config.close()
+        raise
+    cluster.load_dashboard()
+    return backend
+
+
+def join(
+    address: str,
+    *,
+    log_to_driver: bool,
+    namespace: str,
+    env_vars: dict[str, str],
+    security: Any = None,
+    timeout: float = 10,
+) -> Backend:
+    """Join a running Dask scheduler at ``address``."""
+    config = settings.scoped(settings.CLIENT)
+    if "://" not in address:
+        address = f"tcp://{address}"
+    try:
+        client = Client(address, set_as_default=False, timeout=timeout, security=security)
+    except (OSError, TimeoutError) as exc:
+        config.close()
+        raise ConnectionError(
+            f"Could not connect to a cluster at {address!r}: {exc}. Start one with "
+            "`raycompat start --head` (or `dask scheduler` and `dask worker ADDRESS`), or call "
+            "ray.init() without an address to start an embedded cluster."
+        ) from None
+    try:
+        return Backend(client, None, log_to_driver=log_to_driver, namespace=namespace, env_vars=env_vars, config=config)
+    except BaseException:
+        client.close()
+        config.close()
+        raise

@@ -1,0 +1,1 @@
+"""Code that runs inside the Dask scheduler: raycompat's scheduler extensions."""
