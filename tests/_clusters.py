@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-SEED_S08 = Path("/work/shared/seed_examples/s08_address_auto.py")
+SEED_S08 = REPO / "examples" / "s08_address_auto.py"  # the tutorial's script, copied unchanged
 
 
 def env_for(state_dir: Path | str, **extra: str) -> dict[str, str]:

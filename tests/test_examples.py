@@ -1,4 +1,5 @@
-"""Every script in examples/ and the seed tutorial scripts run unchanged with ``python -m raycompat``."""
+"""Every script in examples/ runs unchanged with ``python -m raycompat``; the tutorial's seed
+scripts are among them, copied unchanged."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import describe, run_file
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SEEDS = Path("/work/shared/seed_examples")
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+SEEDS = REPO.parent / "shared" / "seed_examples"  # the tutorial's scripts, beside the repository
 NEEDS_A_CLUSTER = {"s08_address_auto.py"}  # address='auto': runs against a `dask scheduler`
-
 
 
 def _body(script: Path) -> str:
@@ -24,15 +25,14 @@ def _copied_in_examples(seed: Path) -> Path | None:
     return copy if copy.exists() and _body(copy) == _body(seed) else None
 
 
-# A seed script that examples/ holds unchanged (apart from its opening comment) runs once, there.
-SCRIPTS = sorted(EXAMPLES.glob("*.py")) + [
-    seed for seed in sorted(SEEDS.glob("s0[1-7]*.py")) if _copied_in_examples(seed) is None
-]
+SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
 
-def test_seed_scripts_are_run_here_or_as_their_copy_in_examples():
-    for seed in sorted(SEEDS.glob("s0[1-7]*.py")):
-        assert seed in SCRIPTS or _copied_in_examples(seed) in SCRIPTS, seed.name
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the tutorial's seed scripts are not beside this clone")
+def test_every_seed_script_has_an_unchanged_copy_in_examples():
+    seeds = sorted(SEEDS.glob("s*.py"))
+    assert seeds
+    assert [seed.name for seed in seeds if _copied_in_examples(seed) is None] == []
 
 
 def _param(script: Path):
