@@ -1,4 +1,4 @@
-"""The ``raycompat`` command: run a Ray script unchanged, and (later) manage clusters.
+"""The ``raycompat`` command: run a Ray script unchanged, and start, stop and inspect clusters.
 
 ``python -m raycompat SCRIPT [ARGS...]`` and ``raycompat run SCRIPT [ARGS...]`` install the
 ``ray`` alias, set ``sys.argv`` and run SCRIPT with ``runpy.run_path(..., run_name="__main__")``,

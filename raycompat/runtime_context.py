@@ -80,7 +80,7 @@ class RuntimeContext:
         return bool(_actor_attr("incarnation"))
 
     def get_placement_group_id(self) -> None:
-        """Return None: raycompat has no placement groups."""
+        """Return None: tasks do not know their placement group here (child tasks are never captured)."""
         return None
 
     def get_task_name(self) -> str | None:
@@ -141,7 +141,7 @@ class RuntimeContext:
 
     @property
     def runtime_env(self) -> dict[str, Any]:
-        """The job's runtime_env; only ``env_vars`` is applied by raycompat."""
+        """The job's runtime_env as given to ``init()``: its ``env_vars``."""
         backend = _session.current_or_none()
         env = backend.env_vars if backend is not None else {}
         return {"env_vars": dict(env)} if env else {}
