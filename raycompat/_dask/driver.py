@@ -30,7 +30,8 @@ from distributed import Client, Future
 from .. import exceptions
 from .._object_ref import ObjectRef
 from . import nodes, object_store, runtime, tuning
-from .cluster import EMBEDDED_WORKER_ENV, EmbeddedCluster
+from .process.commands import EMBEDDED_WORKER_ENV
+from .process.embedded import EmbeddedCluster
 
 # Values put by the driver up to this size stay in the driver and travel inside the tasks that
 # use them, as Ray inlines small objects: no scheduler round trip at put() time.
