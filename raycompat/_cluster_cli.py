@@ -1,6 +1,6 @@
 """`raycompat start / stop / status`: Ray's cluster commands, backed by Dask processes.
 
-`start --head` starts a background node process (see ``_dask/node_main.py``) that runs the
+`start --head` starts a background node process (see ``_dask/process/node_main.py``) that runs the
 Dask scheduler, its dashboard and this machine's worker, and writes the address file that
 ``ray.init(address="auto")`` reads. `start --address` starts only the worker part. Every node
 started here is recorded in the private state directory (``RAYCOMPAT_STATE_DIR``, by default
@@ -291,7 +291,7 @@ def start(args: argparse.Namespace) -> None:
     log_path = os.path.join(nodes_dir, f"log-{tag}.txt")
     log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "raycompat._dask.node_main", config_path],
+        [sys.executable, "-m", "raycompat._dask.process.node_main", config_path],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -469,8 +469,8 @@ def stop(args: argparse.Namespace) -> None:
     stopped = 0
     # Workers first, the head last: its scheduler then closes with no one left to tell.
     for path, record in sorted(records, key=lambda item: item[1].get("head", False)):
-        if _alive(record["pid"], "raycompat._dask.node_main"):
-            _terminate(record["pid"], args.grace_period, "raycompat._dask.node_main")
+        if _alive(record["pid"], "raycompat._dask.process.node_main"):
+            _terminate(record["pid"], args.grace_period, "raycompat._dask.process.node_main")
             stopped += 1
         for pid in record.get("worker_pids", []):
             _terminate(pid, 2, "raycompat._dask.worker_main")

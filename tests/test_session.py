@@ -147,19 +147,19 @@ def test_init_chooses_another_port_when_its_first_choice_is_taken_meanwhile(run_
     proc = run_python(
         """
         import socket
-        import raycompat._dask.cluster as cluster
+        import raycompat._dask.process.commands as commands
 
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        choose = cluster._free_port
+        choose = commands.free_port
         choices = []
 
         def first_the_taken_one(avoid=None):
             choices.append(avoid)
             return taken.getsockname()[1] if len(choices) == 1 else choose(avoid)
 
-        cluster._free_port = first_the_taken_one
+        commands.free_port = first_the_taken_one
         import ray
 
         ray.init(num_cpus=2)

@@ -25,6 +25,7 @@ from .binding import new_key
 from .packing import function_blob, pack_args
 from .protocol import RELEASE, ActorSpec, CallOutcome
 from .refs import ObjectRef
+from .process import actor_spawn
 
 WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
 
@@ -96,9 +97,8 @@ def create_actor(
         backend.cluster.spawn_actor_host(actor_id, env_vars, report_exit=_exit_reporter(backend, actor_id))
     else:
         future = backend.client.submit(
-            actor_host.spawn_in_worker,
+            actor_spawn.spawn_in_worker,
             actor_id,
-            0,
             env_vars,
             key=new_key(f"{class_name}.__spawn__"),
             pure=False,

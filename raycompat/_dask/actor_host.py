@@ -1,4 +1,4 @@
-"""The process that hosts one actor, and the code that starts and restarts it.
+"""The actor server inside an actor's own process (``process/actor_spawn`` starts that process).
 
 Ray gives every actor its own process; Dask runs all actors of a worker on one thread and
 sends their calls over pooled connections, out of order. So each raycompat actor lives in its
@@ -15,7 +15,6 @@ import contextvars
 import inspect
 import logging
 import os
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,14 +32,13 @@ from distributed.protocol import to_serialize
 from .. import exceptions
 from . import dask_private, runtime, task_context
 from .task_context import TaskContext
-from .protocol import READY, RELEASE, TERMINATE, ActorExit, ActorSpec, ErrorValue
+from .protocol import READY, RELEASE, SPARE, TERMINATE, ActorExit, ActorSpec, ErrorValue
 
 logger = logging.getLogger("raycompat")
 
 CONNECT_OP = "raycompat_actor_connect"
 EXIT_OP = "raycompat_actor_exit"
 ASSIGN_OP = "raycompat_actor_assign"
-SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size travel in the reply only
 RECORDS_INTERVAL = 0.2  # seconds between batches of task-stream records for the dashboard
 
@@ -415,82 +413,3 @@ def _make_client_quietly(worker: Any) -> None:
         dask_private.worker_client(worker, timeout=30)
     except Exception:  # noqa: BLE001 - an actor that is assigned later makes it again, or says why
         logger.debug("the spare host could not make its client yet", exc_info=True)
-
-
-# -- starting and restarting hosts ----------------------------------------------------------------
-
-
-def launch(
-    scheduler_address: str, actor_id: str, incarnation: int, env: dict[str, str], quiet: bool = False, name: str | None = None
-) -> subprocess.Popen[bytes]:
-    """Start a host process for ``actor_id`` (or a spare host, with ``SPARE``)."""
-    from .cluster import worker_command
-
-    cmd = worker_command(
-        scheduler_address,
-        name=name or f"actor-{actor_id[:12]}-{incarnation}",
-        nthreads=1,
-        resources={},
-        actor_id=actor_id,
-        incarnation=incarnation,
-    )
-    out = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-
-
-def supervise(
-    proc: subprocess.Popen[bytes],
-    scheduler_address: str,
-    actor_id: str,
-    incarnation: int,
-    report_exit: Callable[[int], dict[str, Any]],
-    env: dict[str, str],
-    quiet: bool = False,
-) -> None:
-    """Watch the host process; start it again while the registry says the actor may restart."""
-
-    def watch(proc: subprocess.Popen[bytes], inc: int) -> None:
-        while True:
-            proc.wait()
-            try:
-                decision = report_exit(inc)
-            except Exception:  # the scheduler is gone: nothing to restart for
-                return
-            if not decision.get("restart"):
-                return
-            inc = decision["incarnation"]
-            proc = launch(scheduler_address, actor_id, inc, env, quiet)
-
-    threading.Thread(target=watch, args=(proc, incarnation), name=f"actor-{actor_id[:8]}", daemon=True).start()
-
-
-def spawn(
-    scheduler_address: str,
-    actor_id: str,
-    incarnation: int,
-    report_exit: Callable[[int], dict[str, Any]],
-    env: dict[str, str],
-    quiet: bool = False,
-) -> subprocess.Popen[bytes]:
-    """Start the host process and its supervisor."""
-    proc = launch(scheduler_address, actor_id, incarnation, env, quiet)
-    supervise(proc, scheduler_address, actor_id, incarnation, report_exit, env, quiet)
-    return proc
-
-
-def spawn_in_worker(actor_id: str, incarnation: int, env_vars: dict[str, str]) -> int:
-    """Dask task: start an actor host as a child of this worker (for clusters we did not start)."""
-    from distributed import get_worker
-    from distributed.utils import sync
-
-    from .cluster import worker_env
-
-    worker = get_worker()
-
-    def report_exit(inc: int) -> dict[str, Any]:
-        return sync(  # type: ignore[no-any-return]
-            worker.loop, worker.scheduler.raycompat_actor, action="host_exited", actor_id=actor_id, incarnation=inc
-        )
-
-    proc = spawn(worker.scheduler.address, actor_id, incarnation, report_exit, worker_env(env_vars))
-    return proc.pid

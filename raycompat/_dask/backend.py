@@ -27,7 +27,7 @@ from .protocol import EMBEDDED_WORKER_ENV, OUTPUT_TOPIC
 from .scheduler import install
 
 if TYPE_CHECKING:
-    from .cluster import EmbeddedCluster
+    from .process.embedded import EmbeddedCluster
 
 
 class Backend:

@@ -8,7 +8,7 @@ from distributed import Client
 
 from . import settings
 from .backend import Backend
-from .cluster import EmbeddedCluster
+from .process.embedded import EmbeddedCluster
 
 
 def start_embedded(

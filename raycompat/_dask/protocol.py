@@ -23,6 +23,7 @@ CRASHES = "raycompat_crashes"
 TERMINATE = "__ray_terminate__"
 READY = "__ray_ready__"  # True once the actor is constructed
 RELEASE = "__ray_release__"  # the creator's last handle is gone
+SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 
 
 class ActorExit(BaseException):

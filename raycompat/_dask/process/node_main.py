@@ -1,4 +1,4 @@
-"""One node of `raycompat start`: ``python -m raycompat._dask.node_main CONFIG.json``.
+"""One node of `raycompat start`: ``python -m raycompat._dask.process.node_main CONFIG.json``.
 
 This process runs in the background after `raycompat start` returns. On the head node it runs
 the Dask scheduler (and its dashboard) itself; on every node it starts this machine's worker
@@ -22,12 +22,24 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
+
+from distributed import Scheduler
+from distributed.core import rpc
+from distributed.utils import get_ip
+
+from .. import settings, tls
+from ..queueing import queue_until_a_slot_opens
+from . import commands
+from .supervisor import Process, Supervisor, stop
 
 logger = logging.getLogger("raycompat")
 
 READY_TIMEOUT = 60.0
+RESTART_DELAY = 1.0  # seconds before a worker that exited is started again
+STOP_TIMEOUT = 5.0  # seconds the worker gets to exit on SIGTERM before it is killed
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
@@ -40,27 +52,27 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
 
 def _dashboard_host(host: str) -> str:
     if host in ("", "0.0.0.0", "::"):
-        from distributed.utils import get_ip
-
         return str(get_ip())
     return host
 
 
 class Node:
+    """The head scheduler (on the head node) and this machine's worker process, restarted if it dies."""
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.scheduler: Any = None
         self.address: str = config.get("address") or ""
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.stopping = asyncio.Event()
+        self.commands: dict[str, list[str]] = {}  # worker name -> its command line
+        self.procs: dict[str, Process] = {}  # worker name -> its current process
+        self.supervisor = Supervisor(name="raycompat-node-supervisor")
+        self._closing = threading.Event()
         self.paths = config.get("tls")
 
-    def worker_commands(self) -> list[list[str]]:
-        from .cluster import worker_command
-
+    def worker_commands(self) -> dict[str, list[str]]:
         cfg = self.config
         if cfg["num_cpus"] <= 0:
-            return []
+            return {}
         resources: dict[str, float] = {"CPU": float(cfg["num_cpus"])}
         if cfg["num_gpus"]:
             resources["GPU"] = float(cfg["num_gpus"])
@@ -68,28 +80,18 @@ class Node:
             resources["memory"] = float(cfg["memory"])
         resources.update({k: float(v) for k, v in cfg["resources"].items()})
         name = f"raycompat-{cfg['host']}-{os.getpid()}"
-        cmd = worker_command(
+        cmd = commands.worker_command(
             self.address, name=name, nthreads=int(max(1, round(cfg["num_cpus"]))), resources=resources
         )
-        return [cmd + ["--host", cfg["host"]]]
+        return {name: cmd + ["--host", cfg["host"]]}
 
     def worker_env(self) -> dict[str, str]:
-        from . import tls
-        from .cluster import worker_env
-
-        env = worker_env({})
-        env["DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING"] = "False"
+        env = commands.worker_env({})
         if self.paths:
             env.update(tls.worker_env(self.paths))
         return env
 
     async def start(self) -> dict[str, Any]:
-        from distributed import Scheduler
-
-        from . import tls
-        from . import settings
-        from .queueing import queue_until_a_slot_opens
-
         cfg = self.config
         # The head node's scheduler gets the embedded scheduler's settings (settings.py).
         settings.scoped(settings.SCHEDULER if cfg["head"] else settings.CLIENT)
@@ -116,17 +118,27 @@ class Node:
             self.address = f"{'tls' if self.paths else 'tcp'}://{self.address}"
         self.env = self.worker_env()
         self.commands = self.worker_commands()
-        for cmd in self.commands:
-            self.procs.append(self._spawn(cmd))
+        for name, cmd in self.commands.items():
+            self.procs[name] = self._spawn(cmd)
         await self._wait_for_workers(security)
-        return {"address": self.address, "dashboard_url": dashboard_url, "worker_pids": [p.pid for p in self.procs]}
+        for name, proc in self.procs.items():  # from here on, a worker that dies is restarted
+            self.supervisor.watch(name, proc, self._restart)
+        return {"address": self.address, "dashboard_url": dashboard_url, "worker_pids": [p.pid for p in self.procs.values()]}
 
-    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, cmd: list[str]) -> Process:
         return subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL)
+
+    def _restart(self, name: str, proc: Process) -> Process | None:
+        """The supervisor's policy for this node's worker: start it again, after a pause."""
+        logger.warning("raycompat worker (pid %s) exited with code %s; starting a new one.", proc.pid, proc.returncode)
+        if self._closing.wait(RESTART_DELAY):
+            return None
+        self.procs[name] = self._spawn(self.commands[name])
+        return self.procs[name]
 
     async def _wait_for_workers(self, security: Any) -> None:
         """Return once every worker of this node has joined the scheduler."""
-        names = {cmd[cmd.index("--name") + 1] for cmd in self.commands}
+        names = set(self.commands)
         if not names:
             return
         deadline = time.monotonic() + READY_TIMEOUT
@@ -137,8 +149,6 @@ class Node:
                     raise TimeoutError(f"this node's worker did not join within {READY_TIMEOUT:.0f} s")
                 await asyncio.sleep(0.1)
             return
-        from distributed.core import rpc
-
         async with rpc(self.address, connection_args=security.get_connection_args("client") if security else {}) as scheduler:
             while True:
                 self._check_alive()
@@ -156,44 +166,28 @@ class Node:
                 await asyncio.sleep(0.2)
 
     def _check_alive(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs.values():
             if proc.poll() is not None:
                 raise RuntimeError(f"this node's worker process exited with code {proc.returncode} before joining")
 
-    async def supervise(self) -> None:
-        """Restart a worker process that dies, until we are told to stop."""
-        while not self.stopping.is_set():
-            try:
-                await asyncio.wait_for(self.stopping.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
-            if self.stopping.is_set():
-                break
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None:
-                    logger.warning("raycompat worker (pid %s) exited with code %s; starting a new one.", proc.pid, proc.returncode)
-                    await asyncio.sleep(1.0)
-                    self.procs[i] = self._spawn(self.commands[i])
-
     async def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
+        """Stop restarting, stop the worker (SIGTERM, then SIGKILL), then the scheduler."""
+        self._closing.set()
+        self.supervisor.close()
+        await asyncio.to_thread(stop, self.procs.values(), STOP_TIMEOUT, terminate=True)
         if self.scheduler is not None:
             try:
                 await asyncio.wait_for(self.scheduler.close(), 2)
-            except Exception:  # closing is best effort; the workers are stopped below anyway
+            except Exception:  # closing is best effort
                 logger.debug("scheduler close failed", exc_info=True)
-        from .cluster import stop_processes
-
-        stop_processes(self.procs, timeout=5)
 
 
 async def _main(config: dict[str, Any]) -> int:
     node = Node(config)
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, node.stopping.set)
+        loop.add_signal_handler(sig, stopping.set)
     try:
         ready = await node.start()
     except BaseException as exc:  # noqa: BLE001 - any failure is reported to `raycompat start`
@@ -202,7 +196,7 @@ async def _main(config: dict[str, Any]) -> int:
         return 1
     ready["pid"] = os.getpid()
     _write_json(config["ready_file"], ready)
-    await node.supervise()
+    await stopping.wait()  # meanwhile the node's supervisor restarts its worker if it dies
     await node.close()
     return 0
 

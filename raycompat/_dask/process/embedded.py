@@ -4,20 +4,17 @@ Why not ``distributed.LocalCluster``: it starts workers with multiprocessing's s
 re-imports the user's script in every worker. Ray scripts call ``ray.init()`` at top level with
 no ``if __name__ == "__main__"`` guard, so each worker would run the whole script again. Here
 each worker is a fresh ``python -m raycompat._dask.worker_main`` process that never imports the
-script. A supervisor thread restarts a worker process that dies (a crash, or ``cancel(force=True)``),
-so the cluster keeps its CPU slots, as a Ray node keeps its worker pool.
+script. The cluster's supervisor restarts a worker process that dies (a crash, or
+``cancel(force=True)``), so the cluster keeps its CPU slots, as a Ray node keeps its worker pool;
+it also restarts actor hosts while their actor may restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from typing import Any, Callable
@@ -26,90 +23,18 @@ from distributed import Scheduler
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
-from . import dashboard, dask_private
-from .protocol import EMBEDDED_WORKER_ENV
-from .queueing import queue_until_a_slot_opens
+from .. import dashboard, dask_private
+from ..protocol import SPARE
+from ..queueing import queue_until_a_slot_opens
+from . import actor_spawn, commands
+from .commands import LOCALHOST, worker_command, worker_env
+from .supervisor import Process, Supervisor, stop
 
 logger = logging.getLogger("raycompat")
 
-LOCALHOST = "127.0.0.1"
 STORE_NAME = "object-store"
-
-
-def worker_command(
-    scheduler_address: str,
-    *,
-    name: str,
-    nthreads: int,
-    resources: dict[str, float],
-    memory_limit: int | str = 0,
-    actor_id: str | None = None,
-    incarnation: int = 0,
-) -> list[str]:
-    """Return the command line that starts one raycompat worker process."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "raycompat._dask.worker_main",
-        scheduler_address,
-        "--name",
-        name,
-        "--nthreads",
-        str(nthreads),
-        "--resources",
-        json.dumps(resources),
-        "--memory-limit",
-        str(memory_limit),
-        "--parent-pid",
-        str(os.getpid()),
-    ]
-    if actor_id is not None:
-        cmd += ["--actor-id", actor_id, "--incarnation", str(incarnation)]
-    return cmd
-
-
-def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
-    """Return the environment for a worker process: ours, the user's env_vars, quiet Dask logs."""
-    env = dict(os.environ)
-    env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    # Workers import what the driver imports: the script's folder and the current directory
-    # come first on their path, as Ray's local workers see them.
-    script = getattr(sys.modules.get("__main__"), "__file__", None)
-    paths = [p for p in (os.path.dirname(os.path.abspath(script)) if script else "", os.getcwd()) if p]
-    env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
-    env["PYTHONUNBUFFERED"] = "1"
-    env[EMBEDDED_WORKER_ENV] = "1"
-    env.update(env_vars or {})
-    return env
-
-
-def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
-    """Give each process ``timeout`` seconds to exit on its own (it was told to), then kill it."""
-    for proc in procs:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _free_port(avoid: int | None = None) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind((LOCALHOST, 0))
-            port = int(sock.getsockname()[1])
-        if port != avoid:
-            return port
-
-
-def _port_taken(exc: BaseException) -> bool:
-    """Whether ``exc`` was caused, at any depth, by a port already in use."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+QUICK_DEATHS = 3  # a worker that dies this many times in a row before joining is left dead
+STOP_TIMEOUT = 3.0  # seconds our processes get to exit after the scheduler closed
 
 
 class _QuietScheduler(logging.Filter):
@@ -141,7 +66,7 @@ class _JoinWatcher(SchedulerPlugin):
     name = "raycompat-join-watcher"
 
     def __init__(self, joined: set[str], present: set[str]) -> None:
-        self.joined = joined  # the supervisor clears a name when it (re)starts that worker
+        self.joined = joined  # the cluster clears a name when it (re)starts that worker
         self.present = present
         self.names: dict[str, str] = {}  # address -> name
 
@@ -154,6 +79,10 @@ class _JoinWatcher(SchedulerPlugin):
         name = self.names.pop(worker, None)
         if name is not None:
             self.present.discard(name)
+
+
+def _is_actor_host(name: str) -> bool:
+    return name.startswith("actor-")
 
 
 class EmbeddedCluster:
@@ -175,49 +104,49 @@ class EmbeddedCluster:
         self._loop_runner = LoopRunner(asynchronous=False)
         self._loop_runner.start()
         self.loop = self._loop_runner.loop
-        # Workers start first, on a port chosen now: they import Dask (most of a second) while
-        # the scheduler starts, and connect as soon as it listens.
-        self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port(avoid=dashboard_port)}"
         self._include_dashboard = include_dashboard
         self._env = worker_env(env_vars)
         self._quiet = quiet_workers
         self._resources = resources
         self._first_resources = first_worker_resources or resources
-        self._closing = threading.Event()
+        self._supervisor = Supervisor()  # watches the workers, the store and the actor hosts
         self._lock = threading.Lock()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._actor_procs: list[subprocess.Popen[bytes]] = []
-        self._spare: tuple[str, subprocess.Popen[bytes]] | None = None
-        self._standby: subprocess.Popen[bytes] | None = None
+        self._store_lock = threading.Lock()  # one store, even when two threads put at once
+        self._spare: tuple[str, Process] | None = None
+        self._standby: Process | None = None
         self._spare_count = 0
         self._joined: set[str] = set()  # workers that reached the scheduler since their start
         self._present: set[str] = set()  # workers connected now
         self._quick_deaths: dict[str, int] = {}
-        self.restarts = 0
+        self._start_scheduler_and_workers(num_workers, dashboard_port)
+
+    def _start_scheduler_and_workers(self, num_workers: int, dashboard_port: int | None) -> None:
+        """Start the workers, then the scheduler they connect to, and supervise the workers.
+
+        Workers start first, on a port chosen now: they import Dask (most of a second) while the
+        scheduler starts, and connect as soon as it listens. If another process takes the port
+        in between, choose again and start the workers again, pointed at the new port.
+        """
         dashboard_address = f"{LOCALHOST}:{dashboard_port if dashboard_port is not None else 0}"
         for attempt in range(3):
-            for i in range(num_workers):
-                self._launch(f"worker-{i}")
+            self.scheduler_address = f"tcp://{LOCALHOST}:{commands.free_port(avoid=dashboard_port)}"
+            workers = {f"worker-{i}": self._start_worker(f"worker-{i}") for i in range(num_workers)}
             try:
                 self.scheduler, self._load_dashboard = self._loop_runner.run_sync(
                     self._start_scheduler,
                     self.scheduler_address,
-                    dashboard_address if include_dashboard else None,
+                    dashboard_address if self._include_dashboard else None,
                     _JoinWatcher(self._joined, self._present),
                 )
                 break
             except BaseException as exc:
-                if attempt == 2 or not _port_taken(exc):
-                    self._stop_processes()
+                stop(workers.values(), timeout=0)  # they never joined: nothing to wait for
+                if attempt == 2 or not commands.port_taken(exc):
+                    self._supervisor.close()
+                    self._loop_runner.stop()
                     raise
-            # Another process took the port between our choice and the scheduler's start:
-            # choose again, and start the workers again, pointed at the new port.
-            self._kill_workers()
-            self.scheduler_address = f"tcp://{LOCALHOST}:{_free_port(avoid=dashboard_port)}"
-        self._supervisor = threading.Thread(
-            target=self._supervise, name="raycompat-supervisor", daemon=True
-        )
-        self._supervisor.start()
+        for name, proc in workers.items():
+            self._supervisor.watch(name, proc, self._restart)
 
     @staticmethod
     async def _start_scheduler(
@@ -255,53 +184,68 @@ class EmbeddedCluster:
             return None
         return f"http://{LOCALHOST}:{self.scheduler.http_server.port}/status"
 
-    def _start(self, cmd: list[str], stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    # -- workers and the object store -------------------------------------------------------------
+
+    def _start(self, cmd: list[str], stdin: int = subprocess.DEVNULL) -> Process:
         """Start one of our processes; its output goes to ours unless log_to_driver=False."""
         out = subprocess.DEVNULL if self._quiet else None
         return subprocess.Popen(cmd, env=self._env, stdout=out, stderr=out, stdin=stdin)
 
-    def _launch(self, name: str, restart: bool = False) -> None:
+    def _start_worker(self, name: str, restart: bool = False) -> Process:
         """Start worker ``name``: wake the standby process if there is one, else a new process.
 
         The first restart also starts a standby, so that later ones take milliseconds.
         """
-        if name == STORE_NAME:
-            self.start_object_store()
-            return
         with self._lock:
             self._joined.discard(name)  # before it starts: a standby joins within milliseconds
         resources = self._first_resources if name == "worker-0" else self._resources
         proc = self._wake_standby(name, resources)
         if proc is None:
-            cmd = worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources)
-            proc = self._start(cmd)
+            proc = self._start(worker_command(self.scheduler_address, name=name, nthreads=1, resources=resources))
             if restart:
-                self.start_standby()
-        with self._lock:
-            self._procs[name] = proc
+                self._start_standby()
+        return proc
 
-    def start_object_store(self) -> None:
+    def _start_store(self) -> Process:
         """Start the process that holds large ``put()`` objects, as Ray's object store does.
 
         It runs no task, so a task that crashes its worker never takes put objects with it.
         """
-        cmd = worker_command(self.scheduler_address, name=STORE_NAME, nthreads=1, resources={}) + ["--store"]
-        proc = self._start(cmd)
         with self._lock:
             self._joined.discard(STORE_NAME)
-            self._procs[STORE_NAME] = proc  # supervised like a worker: restarted if it dies
+        cmd = worker_command(self.scheduler_address, name=STORE_NAME, nthreads=1, resources={})
+        return self._start([*cmd, "--store"])
+
+    def _restart(self, name: str, proc: Process) -> Process | None:
+        """The supervisor's policy for a worker or the store that exited: start a new one.
+
+        A task may kill its worker (os._exit, a crash in native code): that worker had joined.
+        One that dies before it joins the scheduler, three times in a row, is broken (a bad
+        environment, say) rather than unlucky: it is left dead and the error says so once.
+        """
+        never_joined = name not in self._joined
+        self._quick_deaths[name] = self._quick_deaths.get(name, 0) + 1 if never_joined else 0
+        if self._quick_deaths[name] >= QUICK_DEATHS:
+            logger.error(
+                "raycompat worker %s keeps exiting right after it starts; not restarting "
+                "it. Run `python -m raycompat._dask.worker_main %s` to see why.",
+                name,
+                self.scheduler_address,
+            )
+            return None
+        logger.warning("raycompat worker %s exited; starting a new one.", name)
+        return self._start_store() if name == STORE_NAME else self._start_worker(name, restart=True)
 
     def object_store_address(self, timeout: float = 30) -> str | None:
         """The store's address, starting it on first use and waiting while it starts."""
-        with self._lock:
-            started = STORE_NAME in self._procs
-        if not started:
-            self.start_object_store()
+        with self._store_lock:
+            if STORE_NAME not in self._supervisor.procs():
+                self._supervisor.watch(STORE_NAME, self._start_store(), self._restart)
 
         async def find() -> str | None:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                proc = self._procs.get(STORE_NAME)
+                proc = self._supervisor.procs().get(STORE_NAME)
                 if proc is None or proc.poll() is not None:
                     return None
                 for ws in self.scheduler.workers.values():
@@ -324,17 +268,17 @@ class EmbeddedCluster:
 
         return [store, *sync(self.loop, least_loaded)]
 
-    def start_standby(self) -> None:
+    def _start_standby(self) -> None:
         """Start a worker process that imports everything and waits: it replaces a dead worker
         in milliseconds instead of the second a new Python process takes."""
-        if self._closing.is_set():
+        if self._supervisor.closing:
             return
-        cmd = worker_command(self.scheduler_address, name="standby", nthreads=1, resources={}) + ["--standby"]
-        proc = self._start(cmd, stdin=subprocess.PIPE)
+        cmd = worker_command(self.scheduler_address, name="standby", nthreads=1, resources={})
+        proc = self._start([*cmd, "--standby"], stdin=subprocess.PIPE)
         with self._lock:
             self._standby = proc
 
-    def _wake_standby(self, name: str, resources: dict[str, float]) -> subprocess.Popen[bytes] | None:
+    def _wake_standby(self, name: str, resources: dict[str, float]) -> Process | None:
         with self._lock:
             proc, self._standby = self._standby, None
         if proc is None or proc.poll() is not None or proc.stdin is None:
@@ -344,75 +288,36 @@ class EmbeddedCluster:
             proc.stdin.close()
         except OSError:
             return None
-        self.start_standby()
+        self._start_standby()
         return proc
 
-    def _supervise(self) -> None:
-        """Restart worker processes that exit while the cluster is open.
+    # -- actor hosts ------------------------------------------------------------------------------
 
-        A worker that dies before it joins the scheduler, three times in a row, is broken (a bad
-        environment, say) rather than unlucky: it is left dead and the error says so once.
-        """
-        while not self._closing.wait(0.2):
-            with self._lock:
-                dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
-            for name in dead:
-                if self._closing.is_set():
-                    return
-                # A task may kill its worker (os._exit, a crash in native code): that worker had
-                # joined. One that dies before joining, again and again, has a broken setup.
-                never_joined = name not in self._joined
-                self._quick_deaths[name] = self._quick_deaths.get(name, 0) + 1 if never_joined else 0
-                if self._quick_deaths[name] >= 3:
-                    logger.error(
-                        "raycompat worker %s keeps exiting right after it starts; not restarting "
-                        "it. Run `python -m raycompat._dask.worker_main %s` to see why.",
-                        name,
-                        self.scheduler_address,
-                    )
-                    with self._lock:
-                        del self._procs[name]
-                    continue
-                logger.warning("raycompat worker %s exited; starting a new one.", name)
-                self.restarts += 1
-                self._launch(name, restart=True)
-
-    def spawn_actor_host(self, actor_id: str, env_vars: dict[str, str], report_exit: Any) -> None:
+    def spawn_actor_host(self, actor_id: str, env_vars: dict[str, str], report_exit: actor_spawn.ReportExit) -> None:
         """Give a new actor its process: a spare host started ahead of need, or a new one.
 
         A new Python process takes about a second to import Dask; a spare makes creating an
         actor take milliseconds, as Ray's prestarted workers do.
         """
-        from . import actor_host
-
         env = {**self._env, **env_vars}
-        proc = self._claim_spare(actor_id) if not env_vars else None
-        if proc is None:
-            proc = actor_host.launch(self.scheduler_address, actor_id, 0, env, self._quiet)
-        actor_host.supervise(proc, self.scheduler_address, actor_id, 0, report_exit, env, self._quiet)
-        with self._lock:
-            self._actor_procs.append(proc)
+        spare = self._claim_spare(actor_id) if not env_vars else None
+        actor_spawn.spawn(self._supervisor, self.scheduler_address, actor_id, report_exit, env, self._quiet, proc=spare)
         self._launch_spare()
 
     def _launch_spare(self) -> None:
-        from . import actor_host
-
-        if self._closing.is_set():
+        if self._supervisor.closing:
             return
         with self._lock:
             if self._spare is not None and self._spare[1].poll() is None:
                 return  # one is up or starting (an actor with env_vars did not take it)
-        self._spare_count += 1
-        name = f"actor-spare-{self._spare_count}"
-        proc = actor_host.launch(self.scheduler_address, actor_host.SPARE, 0, self._env, self._quiet, name=name)
+            self._spare_count += 1
+            name = f"actor-spare-{self._spare_count}"
+        proc = actor_spawn.launch(self.scheduler_address, SPARE, 0, self._env, self._quiet, name=name)
         with self._lock:
             self._spare = (name, proc)
-            self._actor_procs.append(proc)
 
-    def _claim_spare(self, actor_id: str) -> subprocess.Popen[bytes] | None:
+    def _claim_spare(self, actor_id: str) -> Process | None:
         """Hand the spare host to ``actor_id`` if it is up; None if there is none ready."""
-        from . import actor_host
-
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is None or spare[1].poll() is not None:
@@ -433,62 +338,51 @@ class EmbeddedCluster:
             logger.warning("claiming the spare actor host failed", exc_info=True)
             reply = None
         if reply != "OK":
-            proc.kill()
+            stop([proc], timeout=0)
             return None
         return proc
 
-    def _kill_workers(self) -> None:
-        with self._lock:
-            procs, self._procs = list(self._procs.values()), {}
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    # -- state and stopping -----------------------------------------------------------------------
 
     def wait_until_whole(self, timeout: float = 60) -> None:
         """Wait until every worker we supervise has (re)joined the scheduler."""
         deadline = time.monotonic() + timeout
-        while not set(self._procs) <= self._present:
+        while missing := {name for name in self._supervisor.procs() if not _is_actor_host(name)} - self._present:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"workers {sorted(set(self._procs) - self._present)} did not come back")
+                raise TimeoutError(f"workers {sorted(missing)} did not come back")
             time.sleep(0.05)
 
-    def all_pids(self) -> list[int]:
-        """The pids of every process this cluster started: workers, store, actors, standby."""
+    def _all_procs(self) -> list[Process]:
+        """Every process this cluster started and has not given up on: workers, store, actor
+        hosts, the spare host and the standby."""
         with self._lock:
-            procs = [*self._procs.values(), *self._actor_procs]
-            if self._standby is not None:
-                procs.append(self._standby)
-        return [proc.pid for proc in procs if proc.poll() is None]
+            extra = [proc for proc in (self._standby, self._spare[1] if self._spare else None) if proc is not None]
+        return [*self._supervisor.procs().values(), *extra]
+
+    def all_pids(self) -> list[int]:
+        """The pids of every process this cluster started that is alive."""
+        return [proc.pid for proc in self._all_procs() if proc.poll() is None]
 
     def worker_pids(self) -> list[int]:
-        """The pids of the task workers (not the object store)."""
-        with self._lock:
-            return [proc.pid for name, proc in self._procs.items() if name != STORE_NAME]
+        """The pids of the task workers (not the object store, not actor hosts)."""
+        return [proc.pid for name, proc in self._supervisor.procs().items() if name.startswith("worker-")]
 
     def close(self) -> None:
         """Stop the scheduler, which tells the workers to exit; then make sure they did."""
-        if self._closing.is_set():
+        if self._supervisor.closing:
             return
-        self._closing.set()
-        self._supervisor.join(timeout=2)
+        self._supervisor.close()
+        with self._lock:
+            standby, self._standby = self._standby, None
+        if standby is not None:
+            stop([standby], timeout=0)  # it waits for orders and never joined: no need to wait
         try:
             self._loop_runner.run_sync(self.scheduler.close, timeout=5)
         except Exception:  # closing is best effort; the processes are stopped below anyway
             logger.debug("scheduler close failed", exc_info=True)
-        self._stop_processes()
-
-    def _stop_processes(self) -> None:
-        """Wait a little for every process we started to exit, then kill what is left."""
-        self._closing.set()
-        with self._lock:
-            procs = [*self._procs.values(), *self._actor_procs]
-            standby, self._standby = self._standby, None
-        if standby is not None:
-            standby.kill()
-            standby.wait()
-        stop_processes(procs, timeout=3)
+        stop(self._all_procs(), timeout=STOP_TIMEOUT)
         self._loop_runner.stop()
 
     def __repr__(self) -> str:
-        return f"<EmbeddedCluster {self.scheduler_address} workers={len(self._procs)}>"
-
+        workers = [name for name in self._supervisor.procs() if name.startswith("worker-")]
+        return f"<EmbeddedCluster {self.scheduler_address} workers={len(workers)}>"
