@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,70 +19,22 @@ import time
 import uuid
 from typing import Any
 
-from . import _cluster_info, _session
+import psutil
+from dask.system import CPU_COUNT
+
+from . import _cluster_info, _cluster_state, _session
 from ._dask import tls
+from ._dask.process.supervisor import stop as stop_processes
 
 DEFAULT_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8265
 START_TIMEOUT = 90.0
+NODE_MAIN = "raycompat._dask.process.node_main"  # the module a node process runs
+WORKER_MAIN = "raycompat._dask.worker_main"
 
 
 class CommandError(Exception):
     """A user-facing failure: printed as ``raycompat <command>: <message>``, exit status 1."""
-
-
-# -- the state directory -----------------------------------------------------------------------
-
-
-def state_dir(create: bool = False) -> str:
-    """The private state directory; created 0700 if asked, and refused if others can write it."""
-    path = _session.state_dir()
-    if create:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.path.isdir(path):
-        st = os.stat(path)
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            raise CommandError(
-                f"The state directory {path} belongs to another user or is writable by others, "
-                "so its address file cannot be trusted. Remove it, or set RAYCOMPAT_STATE_DIR to "
-                "a private directory."
-            )
-        if create:
-            os.chmod(path, 0o700)
-    return path
-
-
-def _nodes_dir() -> str:
-    path = os.path.join(state_dir(create=True), "nodes")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
-
-
-def _tls_dir(args: argparse.Namespace) -> str:
-    return args.tls_dir or os.path.join(state_dir(create=True), "tls")
-
-
-def _records() -> list[tuple[str, dict[str, Any]]]:
-    path = os.path.join(state_dir(), "nodes")
-    if not os.path.isdir(path):
-        return []
-    out = []
-    for name in sorted(os.listdir(path)):
-        if name.startswith("node-") and name.endswith(".json"):
-            try:
-                with open(os.path.join(path, name)) as f:
-                    out.append((os.path.join(path, name), json.load(f)))
-            except (OSError, ValueError):
-                continue
-    return out
-
-
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -209,8 +160,6 @@ def _local_ip_towards(host: str) -> str:
 
 
 def _default_memory() -> int:
-    import psutil
-
     return int(psutil.virtual_memory().available * 0.7)
 
 
@@ -223,56 +172,9 @@ def start(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 0:
             raise CommandError(f"--{name.replace('_', '-')} must be 0 or more, got {value!r}.")
-    num_cpus = float(os.cpu_count() or 1) if args.num_cpus is None else args.num_cpus
-    dashboard_port: int | None = None
-    if args.head:
-        host = args.host or "127.0.0.1"
-        if args.port and not _port_free(host, args.port):
-            raise CommandError(
-                f"Port {args.port} on {host} is already in use (another cluster, or `raycompat start` "
-                "run twice?). Check with `raycompat status`, stop it with `raycompat stop`, or "
-                "pick another port with --port."
-            )
-        if args.include_dashboard == "true":
-            dashboard_port = DEFAULT_DASHBOARD_PORT if args.dashboard_port is None else args.dashboard_port
-            if dashboard_port and not _port_free(host, dashboard_port):
-                if args.dashboard_port is not None:
-                    raise CommandError(
-                        f"Dashboard port {dashboard_port} on {host} is already in use. Pick another "
-                        "with --dashboard-port, or --dashboard-port 0 for any free port."
-                    )
-                dashboard_port = 0
-        address = None
-    else:
-        scheme, target, port = _split_address(args.address)
-        if scheme not in ("tcp", "tls"):
-            raise CommandError(f"--address {args.address!r}: raycompat start joins tcp:// or tls:// schedulers only.")
-        if not _reachable(target, port):
-            raise CommandError(
-                f"No cluster answers at {target}:{port}. Start the head node first with "
-                "`raycompat start --head` on that machine (or `dask scheduler`), and check the "
-                "address and the firewall."
-            )
-        host = args.host or _local_ip_towards(target)
-        address = f"{'tls' if args.tls else scheme}://{target}:{port}"
-
-    tls_paths = None
-    if args.tls:
-        directory = _tls_dir(args)
-        if args.head:
-            extra = [host] if host not in ("0.0.0.0", "::") else []
-            tls_paths = tls.generate(directory, hosts=extra)
-        elif tls.exists(directory):
-            tls_paths = tls.files(directory)
-        else:
-            raise CommandError(
-                f"--tls needs the cluster's certificates in {directory}, and they are not there. "
-                "Copy the head node's TLS directory (shown by `raycompat start --head --tls`) to "
-                "this machine and pass it with --tls-dir."
-            )
-
-    nodes_dir = _nodes_dir()
-    tag = uuid.uuid4().hex[:8]
+    num_cpus = float(CPU_COUNT) if args.num_cpus is None else args.num_cpus
+    host, address, dashboard_port = _head_place(args) if args.head else _worker_place(args)
+    tls_paths = _tls_paths(args, host)
     config = {
         "head": bool(args.head),
         "address": address,
@@ -284,23 +186,8 @@ def start(args: argparse.Namespace) -> None:
         "memory": _default_memory() if args.memory is None else args.memory,
         "resources": resources,
         "tls": tls_paths,
-        "ready_file": os.path.join(nodes_dir, f"ready-{tag}.json"),
     }
-    config_path = os.path.join(nodes_dir, f"config-{tag}.json")
-    _write_json(config_path, config)
-    log_path = os.path.join(nodes_dir, f"log-{tag}.txt")
-    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raycompat._dask.process.node_main", config_path],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=not args.block,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    log.close()
-    ready = _wait_ready(proc, config["ready_file"], log_path)
-    os.unlink(config_path)
+    proc, ready, log_path = _launch_node(config, detach=not args.block)
     record = {
         "pid": proc.pid,
         "head": bool(args.head),
@@ -310,16 +197,96 @@ def start(args: argparse.Namespace) -> None:
         "log": log_path,
         "tls": tls_paths,
     }
-    record_path = os.path.join(nodes_dir, f"node-{proc.pid}.json")
-    _write_json(record_path, record)
+    record_path = os.path.join(_cluster_state.nodes_dir(), f"node-{proc.pid}.json")
+    _cluster_state.write_json(record_path, record)
     if args.head:
         entry: dict[str, Any] = {"address": ready["address"], "dashboard_url": ready.get("dashboard_url")}
         if tls_paths:
             entry["tls"] = tls_paths
-        _write_json(_session.address_file(), entry)
+        _cluster_state.write_json(_cluster_state.address_file(), entry)
     _print_started(args, record, host, num_cpus)
     if args.block:
         _block(proc, record_path)
+
+
+def _head_place(args: argparse.Namespace) -> tuple[str, None, int | None]:
+    """Where the head node listens: (host, no address to join, dashboard port or None)."""
+    host = args.host or "127.0.0.1"
+    if args.port and not _port_free(host, args.port):
+        raise CommandError(
+            f"Port {args.port} on {host} is already in use (another cluster, or `raycompat start` "
+            "run twice?). Check with `raycompat status`, stop it with `raycompat stop`, or "
+            "pick another port with --port."
+        )
+    if args.include_dashboard != "true":
+        return host, None, None
+    dashboard_port = DEFAULT_DASHBOARD_PORT if args.dashboard_port is None else args.dashboard_port
+    if dashboard_port and not _port_free(host, dashboard_port):
+        if args.dashboard_port is not None:
+            raise CommandError(
+                f"Dashboard port {dashboard_port} on {host} is already in use. Pick another "
+                "with --dashboard-port, or --dashboard-port 0 for any free port."
+            )
+        dashboard_port = 0
+    return host, None, dashboard_port
+
+
+def _worker_place(args: argparse.Namespace) -> tuple[str, str, None]:
+    """Where a worker node runs and whom it joins: (host, scheduler address, no dashboard)."""
+    scheme, target, port = _split_address(args.address)
+    if scheme not in ("tcp", "tls"):
+        raise CommandError(f"--address {args.address!r}: raycompat start joins tcp:// or tls:// schedulers only.")
+    if not _reachable(target, port):
+        raise CommandError(
+            f"No cluster answers at {target}:{port}. Start the head node first with "
+            "`raycompat start --head` on that machine (or `dask scheduler`), and check the "
+            "address and the firewall."
+        )
+    host = args.host or _local_ip_towards(target)
+    return host, f"{'tls' if args.tls else scheme}://{target}:{port}", None
+
+
+def _tls_dir(args: argparse.Namespace) -> str:
+    return args.tls_dir or os.path.join(_cluster_state.state_dir(create=True), "tls")
+
+
+def _tls_paths(args: argparse.Namespace, host: str) -> dict[str, str] | None:
+    """The TLS files of the cluster: made on the head node, found on the others."""
+    if not args.tls:
+        return None
+    directory = _tls_dir(args)
+    if args.head:
+        return tls.generate(directory, hosts=[host] if host not in ("0.0.0.0", "::") else [])
+    if tls.exists(directory):
+        return tls.files(directory)
+    raise CommandError(
+        f"--tls needs the cluster's certificates in {directory}, and they are not there. "
+        "Copy the head node's TLS directory (shown by `raycompat start --head --tls`) to "
+        "this machine and pass it with --tls-dir."
+    )
+
+
+def _launch_node(config: dict[str, Any], detach: bool) -> tuple[subprocess.Popen[bytes], dict[str, Any], str]:
+    """Start the node process with ``config``; return it once ready, with its report and log."""
+    nodes_dir = _cluster_state.nodes_dir()
+    tag = uuid.uuid4().hex[:8]
+    config = {**config, "ready_file": os.path.join(nodes_dir, f"ready-{tag}.json")}
+    config_path = os.path.join(nodes_dir, f"config-{tag}.json")
+    _cluster_state.write_json(config_path, config)
+    log_path = os.path.join(nodes_dir, f"log-{tag}.txt")
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", NODE_MAIN, config_path],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=detach,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()
+    ready = _wait_ready(proc, config["ready_file"], log_path)
+    os.unlink(config_path)
+    return proc, ready, log_path
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], ready_file: str, log_path: str) -> dict[str, Any]:
@@ -336,7 +303,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], ready_file: str, log_path: str) -
         if proc.poll() is not None:
             raise CommandError(f"The node process exited with code {proc.returncode} while starting. See the log: {log_path}\n{_tail(log_path)}")
         if time.monotonic() > deadline:
-            _terminate(proc.pid, 5)
+            stop_processes([proc], 5, terminate=True)
             raise CommandError(f"The node did not start within {START_TIMEOUT:.0f} s. See the log: {log_path}")
         time.sleep(0.1)
 
@@ -386,95 +353,29 @@ def _block(proc: subprocess.Popen[bytes], record_path: str) -> None:
     try:
         proc.wait()
     except KeyboardInterrupt:
-        _terminate(proc.pid, 10)
+        stop_processes([proc], 10, terminate=True)
     finally:
-        _forget(record_path)
+        _cluster_state.forget(record_path)
 
 
 # -- stop ---------------------------------------------------------------------------------------
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        try:
-            import psutil
-
-            return " ".join(psutil.Process(pid).cmdline())
-        except Exception:
-            return ""
-
-
-def _alive(pid: int, marker: str) -> bool:
-    """Whether ``pid`` is still the raycompat process we started (pids get reused)."""
-    return marker in _cmdline(pid)
-
-
-def _terminate(pid: int, grace: float, marker: str = "raycompat") -> None:
-    if not _alive(pid, marker):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # our child (--block): reap it
-            if done:
-                return
-        except ChildProcessError:
-            pass
-        if not _alive(pid, marker) or _is_zombie(pid):
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _forget(record_path: str) -> None:
-    try:
-        with open(record_path) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return
-    os.unlink(record_path)
-    if record.get("head"):
-        try:
-            with open(_session.address_file()) as f:
-                current = json.load(f)
-            if current.get("address") == record.get("address"):
-                os.unlink(_session.address_file())
-        except (OSError, ValueError):
-            pass
-
-
 def stop(args: argparse.Namespace) -> None:
-    records = _records()
+    records = _cluster_state.records()
     if not records:
         sys.stdout.write("No raycompat nodes were started on this machine; nothing to stop.\n")
         return
     stopped = 0
     # Workers first, the head last: its scheduler then closes with no one left to tell.
     for path, record in sorted(records, key=lambda item: item[1].get("head", False)):
-        if _alive(record["pid"], "raycompat._dask.process.node_main"):
-            _terminate(record["pid"], args.grace_period, "raycompat._dask.process.node_main")
+        node = _cluster_state.running(record["pid"], NODE_MAIN)
+        if node is not None:
+            stop_processes([node], args.grace_period, terminate=True)
             stopped += 1
-        for pid in record.get("worker_pids", []):
-            _terminate(pid, 2, "raycompat._dask.worker_main")
-        _forget(path)
+        workers = (_cluster_state.running(pid, WORKER_MAIN) for pid in record.get("worker_pids", []))
+        stop_processes([w for w in workers if w is not None], 2, terminate=True)
+        _cluster_state.forget(path)
     sys.stdout.write(f"Stopped {stopped} raycompat node(s) on this machine.\n")
 
 
@@ -492,7 +393,7 @@ def _size(n: float) -> str:
 def status(args: argparse.Namespace) -> None:
     address = args.address
     if address is None and not os.environ.get("RAY_ADDRESS"):
-        if not os.path.exists(_session.address_file()):
+        if not os.path.exists(_cluster_state.address_file()):
             raise CommandError(
                 "No cluster was started on this machine. Start one with `raycompat start --head`, "
                 "or pass the scheduler's address: raycompat status --address HOST:PORT."
@@ -531,6 +432,6 @@ def main(command: str, argv: list[str]) -> None:
     args = _parser(command).parse_args(argv)
     try:
         {"start": start, "stop": stop, "status": status}[command](args)
-    except CommandError as exc:
+    except (CommandError, _cluster_state.UnsafeStateDir) as exc:
         sys.stderr.write(f"raycompat {command}: {exc}\n")
         raise SystemExit(1) from None

@@ -11,11 +11,11 @@ import atexit
 import json
 import os
 import platform
-import tempfile
 import threading
 import uuid
 from typing import Any
 
+from . import _cluster_state
 from ._dask import actor_client, backend as backends, connect
 from ._dask.runtime_env import apply as apply_runtime_env
 from ._dask.backend import Backend
@@ -32,22 +32,6 @@ ACCEPTED_INIT_ARGUMENTS = frozenset({
     "_memory", "_redis_password", "_temp_dir", "_metrics_export_port", "_system_config",
     "_tracing_startup_hook", "_node_name", "_cgroup_path", "_skip_env_hook",
 })
-
-# Where `raycompat start --head` writes the address for init(address="auto"): a private
-# per-user directory, moved with RAYCOMPAT_STATE_DIR (tests use a temporary one).
-STATE_DIR_ENV = "RAYCOMPAT_STATE_DIR"
-
-
-def state_dir() -> str:
-    """The directory of `raycompat start`'s state (address file, pids, TLS files, logs)."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.environ.get(STATE_DIR_ENV) or os.path.join(tempfile.gettempdir(), f"raycompat-{uid}")
-
-
-def address_file() -> str:
-    """The file holding {"address": ..., "tls": {...}} of the cluster started on this machine."""
-    return os.path.join(state_dir(), "current_cluster.json")
-
 
 class RayContext:
     """What ``init()`` returns: addresses and the dashboard URL; a context manager that shuts down."""
@@ -148,11 +132,10 @@ def init(
         "job_config": job_config is not None,
         "logging_level": logging_level is not None,
         "logging_format": logging_format is not None,
+        "object_store_memory": object_store_memory is not None,
+        "local_mode": local_mode,
         **{k: v is not None for k, v in kwargs.items()},
     }
-    for name, given in ignored.items():
-        if given:
-            unsupported(name, "ray.init()")
     with _lock:
         if _initialized is not None:
             if ignore_reinit_error:
@@ -162,32 +145,19 @@ def init(
                 "passing in 'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to "
                 "'ray.init()'."
             )
-        if object_store_memory is not None or local_mode:
-            unsupported("object_store_memory" if object_store_memory is not None else "local_mode", "ray.init()")
-        env = _env_vars(runtime_env)
-        logs = True if log_to_driver is None else bool(log_to_driver)
-        target = _resolve_address(address)
-        namespace = namespace or f"anonymous-{uuid.uuid4().hex[:12]}"
-        if target is None:
-            backend = connect.start_embedded(
-                num_cpus=_check_count("num_cpus", num_cpus, os.cpu_count() or 1),
-                num_gpus=_check_count("num_gpus", num_gpus, 0),
-                resources=dict(resources or {}),
-                env_vars=env,
-                dashboard_port=dashboard_port,
-                include_dashboard=include_dashboard is not False,
-                log_to_driver=logs,
-                namespace=namespace,
-            )
-        else:
-            if num_cpus is not None or num_gpus is not None or resources:
-                raise ValueError(
-                    "When connecting to an existing cluster, num_cpus, num_gpus and resources "
-                    "must not be provided. Give them to `raycompat start` or `dask worker --resources`."
-                )
-            backend = connect.join(
-                target["address"], log_to_driver=logs, namespace=namespace, env_vars=env, security=_security(target)
-            )
+        for name in (name for name, given in ignored.items() if given):
+            unsupported(name, "ray.init()")
+        backend = _connect(
+            address,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            resources=resources,
+            env=_env_vars(runtime_env),
+            dashboard_port=dashboard_port,
+            include_dashboard=include_dashboard is not False,
+            log_to_driver=True if log_to_driver is None else bool(log_to_driver),
+            namespace=namespace or f"anonymous-{uuid.uuid4().hex[:12]}",
+        )
         try:
             apply_runtime_env(backend, runtime_env)  # working_dir, py_modules, pip: for every worker
         except BaseException:
@@ -199,6 +169,41 @@ def init(
             atexit.register(shutdown)
             _atexit_registered = True
         return RayContext(backend)
+
+
+def _connect(
+    address: str | None,
+    *,
+    num_cpus: int | None,
+    num_gpus: float | None,
+    resources: dict[str, float] | None,
+    env: dict[str, str],
+    dashboard_port: int | None,
+    include_dashboard: bool,
+    log_to_driver: bool,
+    namespace: str,
+) -> Backend:
+    """Start the embedded cluster, or join the one at ``address``; return the new backend."""
+    target = _resolve_address(address)
+    if target is None:
+        return connect.start_embedded(
+            num_cpus=_check_count("num_cpus", num_cpus, connect.CPU_COUNT),
+            num_gpus=_check_count("num_gpus", num_gpus, 0),
+            resources=dict(resources or {}),
+            env_vars=env,
+            dashboard_port=dashboard_port,
+            include_dashboard=include_dashboard,
+            log_to_driver=log_to_driver,
+            namespace=namespace,
+        )
+    if num_cpus is not None or num_gpus is not None or resources:
+        raise ValueError(
+            "When connecting to an existing cluster, num_cpus, num_gpus and resources "
+            "must not be provided. Give them to `raycompat start` or `dask worker --resources`."
+        )
+    return connect.join(
+        target["address"], log_to_driver=log_to_driver, namespace=namespace, env_vars=env, tls=target.get("tls")
+    )
 
 
 def _check_count(name: str, value: Any, default: float) -> Any:
@@ -221,7 +226,7 @@ def _resolve_address(address: str | None) -> dict[str, Any] | None:
         if env:
             return {"address": env}
         try:
-            with open(address_file()) as f:
+            with open(_cluster_state.address_file()) as f:
                 return dict(json.load(f))
         except (OSError, ValueError):
             raise ConnectionError(
@@ -234,20 +239,6 @@ def _resolve_address(address: str | None) -> dict[str, Any] | None:
             "Dask scheduler's address instead: ray.init(address='tcp://host:8786')."
         )
     return {"address": address}
-
-
-def _security(target: dict[str, Any]) -> Any:
-    tls = target.get("tls")
-    if not tls:
-        return None
-    from distributed.security import Security
-
-    return Security(
-        tls_ca_file=tls["ca_file"],
-        tls_client_cert=tls["cert"],
-        tls_client_key=tls["key"],
-        require_encryption=True,
-    )
 
 
 def shutdown() -> None:

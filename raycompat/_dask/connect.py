@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from dask.system import CPU_COUNT as CPU_COUNT
 from distributed import Client
 
-from . import settings
+from . import settings, tls as tls_files
 from .backend import Backend
 from .process.embedded import EmbeddedCluster
 
@@ -61,15 +60,15 @@ def join(
     log_to_driver: bool,
     namespace: str,
     env_vars: dict[str, str],
-    security: Any = None,
+    tls: dict[str, str] | None = None,
     timeout: float = 10,
 ) -> Backend:
-    """Join a running Dask scheduler at ``address``."""
+    """Join a running Dask scheduler at ``address`` (with the TLS files of `raycompat start --tls`)."""
     config = settings.scoped(settings.CLIENT)
     if "://" not in address:
         address = f"tcp://{address}"
     try:
-        client = Client(address, set_as_default=False, timeout=timeout, security=security)
+        client = Client(address, set_as_default=False, timeout=timeout, security=tls_files.security(tls) if tls else None)
     except (OSError, TimeoutError) as exc:
         config.close()
         raise ConnectionError(

@@ -15,7 +15,9 @@ import sys
 import zipfile
 from typing import Any
 
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import PipInstall, WorkerPlugin
+
+from .backend import Backend
 
 SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache"}
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Ray's limit for a working_dir is 100 MiB too
@@ -56,7 +58,7 @@ def _zip_dir(path: str, prefix: str) -> bytes:
     return buffer.getvalue()
 
 
-def _ship_path(backend: Any, path: str, field: str, as_package: bool) -> None:
+def _ship_path(backend: Backend, path: str, field: str, as_package: bool) -> None:
     client = backend.client
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isfile(path) and path.endswith((".py", ".zip", ".egg")):
@@ -78,11 +80,10 @@ def _ship_path(backend: Any, path: str, field: str, as_package: bool) -> None:
     backend.runtime_envs.add((field, path))
 
 
-def apply(backend: Any, runtime_env: dict[str, Any] | None) -> None:
+def apply(backend: Backend, runtime_env: dict[str, Any] | None) -> None:
     """Make ``working_dir``, ``py_modules`` and ``pip`` of ``runtime_env`` take effect on the workers."""
     if not runtime_env or backend.in_worker:
         return
-    client = backend.client
     working_dir = runtime_env.get("working_dir")
     if working_dir:
         _ship_path(backend, str(working_dir), "working_dir", as_package=False)
@@ -93,18 +94,16 @@ def apply(backend: Any, runtime_env: dict[str, Any] | None) -> None:
         _ship_path(backend, str(path or module), "py_modules", as_package=True)
     pip = runtime_env.get("pip")
     if pip:
-        _install(client, pip)
+        _install(backend, pip)
 
 
-def _install(client: Any, pip: Any) -> None:
-    from distributed.diagnostics.plugin import PipInstall
-
+def _install(backend: Backend, pip: Any) -> None:
     packages = pip.get("packages") if isinstance(pip, dict) else pip
     if isinstance(packages, str):  # a requirements file
         with open(packages) as f:
             packages = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    key = "pip:" + repr(sorted(packages))
-    if (client.id, key) in _done:
+    key = ("pip", repr(sorted(packages)))
+    if key in backend.runtime_envs:
         return
-    client.register_plugin(PipInstall(list(packages), restart_workers=False))
-    _done.add((client.id, key))
+    backend.client.register_plugin(PipInstall(list(packages), restart_workers=False))
+    backend.runtime_envs.add(key)

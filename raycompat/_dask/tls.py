@@ -14,6 +14,8 @@ import os
 import socket
 from typing import Any
 
+from distributed.security import Security
+
 CA_FILE = "ca.pem"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -100,8 +102,6 @@ def _write(path: str, data: bytes) -> None:
 
 def security(paths: dict[str, str]) -> Any:
     """distributed's ``Security`` for every role, with encryption required."""
-    from distributed.security import Security
-
     return Security(
         tls_ca_file=paths["ca_file"],
         tls_scheduler_cert=paths["cert"],
