@@ -154,3 +154,28 @@ def test_stop_stops_exactly_what_start_started(tmp_path):
     assert not any(pid_alive(p) for p in pids)
     assert not (tmp_path / "state" / "current_cluster.json").exists()
     assert "nothing to stop" in raycompat(["stop"], env).stdout
+
+
+def test_the_head_node_runs_the_embedded_schedulers_settings(two_nodes):
+    result = last_json(
+        run_python(
+            """
+            import json
+            import distributed
+
+            def read(dask_scheduler):
+                import dask
+                return {
+                    "allowed_failures": dask_scheduler.allowed_failures,
+                    "stealing": "stealing" in dask_scheduler.extensions,
+                    "memory_manager": dask.config.get("distributed.scheduler.active-memory-manager.start"),
+                }
+
+            with distributed.Client(json.load(open("%s/current_cluster.json"))["address"]) as client:
+                print(json.dumps(client.run_on_scheduler(read)))
+            """
+            % two_nodes["state"],
+            two_nodes["env"],
+        )
+    )
+    assert result == {"allowed_failures": 100, "stealing": False, "memory_manager": False}
