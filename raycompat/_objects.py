@@ -120,6 +120,26 @@ def wait(
     Dask note: readiness comes from this client's own knowledge of finished futures; no
     scheduler round trip per call.
     """
+    refs = _check_waitables(object_refs)
+    if timeout is not None and _check_timeout(timeout) < 0:
+        raise ValueError(
+            f"The 'timeout' argument must be nonnegative. Received {timeout}. Pass timeout=None to "
+            "wait without a limit."
+        )
+    if not refs:
+        return [], []
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns <= 0:
+        raise ValueError(f"Invalid number of objects to return {num_returns}. Pass num_returns >= 1.")
+    if num_returns > len(refs):
+        raise ValueError(
+            "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
+            f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
+        )
+    return waiting.wait(_session.current(), refs, num_returns, timeout)  # type: ignore[return-value]
+
+
+def _check_waitables(object_refs: Any) -> list[Any]:
+    """A copy of ``object_refs``, checked as Ray checks the list given to ``wait()``."""
     expected = "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator"
     if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(
@@ -138,27 +158,12 @@ def wait(
                 f"{expected}, got list containing {type(ref)}. Pass only ObjectRefs from .remote() "
                 "or ray.put()."
             )
-    if timeout is not None and _check_timeout(timeout) < 0:
-        raise ValueError(
-            f"The 'timeout' argument must be nonnegative. Received {timeout}. Pass timeout=None to "
-            "wait without a limit."
-        )
-    refs = list(object_refs)
-    if not refs:
-        return [], []
-    if len(set(refs) if generators else {ref._key for ref in refs}) != len(refs):
+    if len(set(object_refs) if generators else {ref._key for ref in object_refs}) != len(object_refs):
         raise ValueError(
             "Wait requires a list of unique ray_waitables. Remove the duplicates first, for "
             "example with list(dict.fromkeys(refs))."
         )
-    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns <= 0:
-        raise ValueError(f"Invalid number of objects to return {num_returns}. Pass num_returns >= 1.")
-    if num_returns > len(refs):
-        raise ValueError(
-            "num_returns cannot be greater than the number of ray_waitables provided to ray.wait. "
-            f"Got num_returns={num_returns} for {len(refs)} ObjectRefs."
-        )
-    return waiting.wait(_session.current(), refs, num_returns, timeout)  # type: ignore[return-value]
+    return list(object_refs)
 
 
 def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool = True) -> None:

@@ -47,6 +47,15 @@ def _validate_bundles(bundles: Any) -> None:
             raise ValueError(f"Bundle resources cannot be negative. Bundles: {bundles}")
 
 
+def _refuse_labels(**given: Any) -> None:
+    for option, value in given.items():
+        if value is not None:
+            raise NotImplementedError(
+                f"placement_group({option}=...) is not supported by raycompat: Dask nodes have no "
+                "labels or topology. Drop the argument, or use NodeAffinitySchedulingStrategy."
+            )
+
+
 def placement_group(
     bundles: list[dict[str, float]],
     strategy: str | None = None,
@@ -84,16 +93,11 @@ def placement_group(
     _validate_bundles(bundles)
     if lifetime not in (None, "detached"):
         raise ValueError(f"Placement group `lifetime` argument must be either `None` or 'detached'. Got {lifetime}.")
-    for given, option in (
-        (_soft_target_node_id, "_soft_target_node_id"),
-        (bundle_label_selector, "bundle_label_selector"),
-        (topology_strategy, "topology_strategy"),
-    ):
-        if given is not None:
-            raise NotImplementedError(
-                f"placement_group({option}=...) is not supported by raycompat: Dask nodes have no "
-                "labels or topology. Drop the argument, or use NodeAffinitySchedulingStrategy."
-            )
+    _refuse_labels(
+        _soft_target_node_id=_soft_target_node_id,
+        bundle_label_selector=bundle_label_selector,
+        topology_strategy=topology_strategy,
+    )
     for bundle in bundles:
         if "object_store_memory" in bundle:
             warnings.warn(
