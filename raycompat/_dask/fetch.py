@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import time
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from distributed import Future
 from . import dask_private, errors
 from .backend import Backend, blocking
 from .binding import call_result, future_if_stored
-from .completions import completions, remaining
+from .completions import remaining
 from .protocol import ErrorValue, loaded
 
 if TYPE_CHECKING:
@@ -58,29 +59,61 @@ def _gather(
     timeout: float | None,
 ) -> dict[str, Any]:
     """Wait for and fetch ``futures`` in one round trip; raise the first failure in ``refs`` order."""
-    client = backend.client
-    if deadline is not None:  # wait here, where a timeout costs nothing, then fetch
-        pending = [ref for ref in refs if ref._key in futures and not futures[ref._key].done()]
-        while pending:
-            seen = completions.count
-            if any(f.status in ("error", "cancelled") for f in futures.values()):
-                break  # a failure is raised at once, without waiting for the others
-            pending = [ref for ref in pending if not futures[ref._key].done()]
-            left = remaining(deadline)
-            if pending and left == 0:
-                raise errors.timeout_error(timeout, len(refs), len(pending))
-            completions.watch(pending)
-            if pending:
-                completions.wait_for_change(seen, left)
+    _wait_settled(backend, len(refs), futures, deadline, timeout)
     try:
-        fetched = dask_private.gather(client, list(futures.values()))
+        fetched = dask_private.gather(backend.client, list(futures.values()))
     except BaseException as exc:
         for ref in refs:  # Ray raises the error of the first failed ref in the list
             future = futures.get(ref._key)
             if future is not None and future.status in ("error", "cancelled", "lost"):
                 raise errors.task_failure(future, backend) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise errors.as_ray_error(exc) from None
     return dict(zip(futures, fetched))
+
+
+def _wait_settled(
+    backend: Backend, total: int, futures: dict[str, Future], deadline: float | None, timeout: float | None
+) -> None:
+    """Wait, here in the caller's thread, until every future has finished or one has failed.
+
+    The waiting coroutine runs on the client's event loop and is cancelled if the wait ends
+    early (``timeout``, Ctrl-C), so nothing of it is left behind; the fetch that follows finds
+    every future done. Ctrl-C raises KeyboardInterrupt here, as in Ray.
+    """
+    pending = [f for f in futures.values() if not f.done()]
+    if not pending or any(f.status in ("error", "cancelled") for f in futures.values()):
+        return
+    settling = asyncio.run_coroutine_threadsafe(_settled(pending), backend.client.loop.asyncio_loop)
+    try:
+        settling.result(remaining(deadline))
+    except concurrent.futures.TimeoutError:
+        settling.cancel()
+        raise errors.timeout_error(timeout, total, sum(not f.done() for f in futures.values())) from None
+    except BaseException:
+        settling.cancel()
+        raise
+
+
+async def _settled(futures: list[Future]) -> None:
+    """Return once every one of ``futures`` has finished, or at once when one fails."""
+    settled = asyncio.Event()
+    left = len(futures)
+
+    async def watch(future: Future) -> None:
+        nonlocal left
+        await dask_private.future_finished(future)
+        left -= 1
+        if left == 0 or future.status in ("error", "cancelled"):
+            settled.set()
+
+    watches = [asyncio.ensure_future(watch(f)) for f in futures]
+    try:
+        await settled.wait()
+    finally:
+        for task in watches:
+            task.cancel()
 
 
 def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
