@@ -328,7 +328,7 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle[Any]:
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
     backend = _session.current()
-    entry = actor_client.registry(backend, "get", name=name, namespace=namespace or backend.namespace)
+    entry = actor_client.named_actor(backend, name, namespace or backend.namespace)
     if entry is None:
         raise ValueError(
             f"Failed to look up actor with name '{name}'. This could because 1. You are trying to "
@@ -358,7 +358,7 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
 def list_named_actors(all_namespaces: bool = False) -> list[Any]:
     """Names of the live named actors in this namespace (or dicts with namespaces for all)."""
     backend = _session.current()
-    entries = actor_client.registry(backend, "list", namespace=backend.namespace, all_namespaces=all_namespaces)
+    entries = actor_client.named_actors(backend, all_namespaces)
     if all_namespaces:
         return [dict(e) for e in entries]
     return [e["name"] for e in entries]

@@ -30,14 +30,6 @@ from .process import actor_spawn
 WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
 
 
-# -- the registry ------------------------------------------------------------------------------
-
-
-def registry(backend: Backend, action: str, **kwargs: Any) -> Any:
-    """Call one registry operation on the scheduler (installed by every driver), from a user thread."""
-    return backend.client.sync(backend.client.scheduler.raycompat_actor, action=action, **kwargs)
-
-
 # -- creating and killing ----------------------------------------------------------------------
 
 
@@ -71,9 +63,9 @@ def create_actor(
         max_concurrency=max_concurrency,
         env_vars=env_vars,
     )
-    reply = registry(
-        backend,
-        "create",
+    client = backend.client
+    entry = client.sync(
+        client.scheduler.raycompat_actor_create,
         actor_id=actor_id,
         class_name=class_name,
         spec=cloudpickle.dumps(spec),
@@ -85,13 +77,13 @@ def create_actor(
         get_if_exists=get_if_exists,
         meta=meta,
     )
-    if reply["status"] == "taken":
+    if entry is None:
         raise exceptions.ActorAlreadyExistsError(
             f"The name {name} (namespace={namespace}) is already taken. Please use a different "
             f"name or get the existing actor using ray.get_actor({name!r}, namespace={namespace!r})"
         )
-    if reply["status"] == "exists":
-        return dict(reply["actor"])
+    if entry["actor_id"] != actor_id:  # get_if_exists found a live actor of that name
+        return dict(entry)
     _keep_until_started(backend, actor_id, nested)
     if backend.cluster is not None:
         backend.cluster.spawn_actor_host(actor_id, env_vars, report_exit=_exit_reporter(backend, actor_id))
@@ -106,7 +98,7 @@ def create_actor(
         )
         backend.held.add(future)  # kept until the host process has started
         future.add_done_callback(lambda _f: backend.held.discard(future))
-    return dict(reply["actor"])
+    return dict(entry)
 
 
 def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[Any]]) -> None:
@@ -116,7 +108,7 @@ def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[An
 
     def wait() -> None:
         try:
-            registry(backend, "wait", actor_id=actor_id, incarnation=-1, timeout=600)
+            backend.client.sync(backend.client.scheduler.raycompat_actor_wait, actor_id=actor_id, timeout=600)
         finally:
             refs.clear()
 
@@ -125,14 +117,17 @@ def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[An
 
 def _exit_reporter(backend: Backend, actor_id: str) -> Any:
     def report(incarnation: int) -> dict[str, Any]:
-        return dict(registry(backend, "host_exited", actor_id=actor_id, incarnation=incarnation))
+        client = backend.client
+        reply = client.sync(client.scheduler.raycompat_actor_host_exited, actor_id=actor_id, incarnation=incarnation)
+        return dict(reply)
 
     return report
 
 
 def kill_actor(backend: Backend, actor_id: str, no_restart: bool) -> None:
     """Stop the actor's process; with ``no_restart=False`` it may come back if it can restart."""
-    entry = registry(backend, "kill", actor_id=actor_id, no_restart=no_restart)
+    client = backend.client
+    entry = client.sync(client.scheduler.raycompat_actor_kill, actor_id=actor_id, no_restart=no_restart)
     if entry and entry["state"] == "dead":
         ch = backend.channels.get(actor_id)
         if ch is not None:
@@ -164,12 +159,30 @@ def forget_job(backend: Backend) -> None:
     if backend.client.status != "running":
         return  # the scheduler is unreachable (the session treats that as lost): do not wait on it
     try:
-        ended = registry(backend, "forget_job", job_id=backend.job_id)
+        ended = backend.client.sync(backend.client.scheduler.raycompat_actor_forget_job, job_id=backend.job_id)
     except Exception:  # the scheduler is already gone
         return
     for entry in ended:
         if entry.get("address"):
             _stop_host(backend, entry["address"])
+
+
+# -- looking up --------------------------------------------------------------------------------
+
+
+def named_actor(backend: Backend, name: str, namespace: str) -> dict[str, Any] | None:
+    """The registry's entry of the live actor ``name`` in ``namespace``, or None."""
+    client = backend.client
+    entry = client.sync(client.scheduler.raycompat_actor_get, name=name, namespace=namespace)
+    return None if entry is None else dict(entry)
+
+
+def named_actors(backend: Backend, all_namespaces: bool) -> list[dict[str, Any]]:
+    """The live named actors of this namespace (or of all), as ``{"name", "namespace"}``."""
+    client = backend.client
+    return client.sync(  # type: ignore[no-any-return]
+        client.scheduler.raycompat_actor_list, namespace=backend.namespace, all_namespaces=all_namespaces
+    )
 
 
 # -- calling -----------------------------------------------------------------------------------
@@ -281,8 +294,8 @@ class Channel:
 
     async def _ensure_connected(self) -> None:
         while self.comm is None:
-            info = await self.backend.client.scheduler.raycompat_actor(
-                action="wait", actor_id=self.actor_id, incarnation=self.failed_incarnation, timeout=WAIT_SLICE
+            info = await self.backend.client.scheduler.raycompat_actor_wait(
+                actor_id=self.actor_id, incarnation=self.failed_incarnation, timeout=WAIT_SLICE
             )
             if info is None or info["state"] == "dead":
                 self.dead = info
@@ -327,9 +340,17 @@ class Channel:
         lost, self.pending = list(self.pending.values()), {}
         if not lost:
             return
-        info = await self.backend.client.scheduler.raycompat_actor(
-            action="settled", actor_id=self.actor_id, incarnation=lost_incarnation
-        )
+        try:
+            info = await self.backend.client.scheduler.raycompat_actor_settled(
+                actor_id=self.actor_id, incarnation=lost_incarnation
+            )
+        except Exception:  # the session is ending (ray.shutdown()): no one left to ask
+            error = exceptions.RaySystemError(
+                f"The session ended before this call to actor {self.class_name} finished."
+            )
+            for it in lost:
+                _fail(it, error)
+            return
         dead = info is None or info["state"] == "dead"
         retry = []
         for it in lost:

@@ -78,7 +78,7 @@ class Host:
     # -- start-up ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        reply = await self.worker.scheduler.raycompat_actor(action="spec", actor_id=self.actor_id)
+        reply = await self.worker.scheduler.raycompat_actor_spec(actor_id=self.actor_id)
         if reply["state"] == "dead" or reply["incarnation"] != self.incarnation:
             os._exit(0)  # killed, or superseded, before it started
         spec: ActorSpec = cloudpickle.loads(reply["spec"])
@@ -108,8 +108,8 @@ class Host:
                 "The actor died because of an error raised in its creation task, " + error
             )
             self.init_error = error
-        await self.worker.scheduler.raycompat_actor(
-            action="started", actor_id=self.actor_id, address=self.worker.address, pid=os.getpid(), error=error
+        await self.worker.scheduler.raycompat_actor_started(
+            actor_id=self.actor_id, address=self.worker.address, pid=os.getpid(), error=error
         )
         self.ready.set()
 
@@ -308,13 +308,13 @@ class Host:
         async with write_lock:
             await comm.write(reply)
         if msg["method"] == RELEASE:
-            reply = await self.worker.scheduler.raycompat_actor(action="release", actor_id=self.actor_id)
+            reply = await self.worker.scheduler.raycompat_actor_release(actor_id=self.actor_id)
             if reply and reply.get("state") == "dead":
                 self.killed = reply.get("error")
                 asyncio.get_running_loop().call_later(0.05, os._exit, 0)
         if msg["method"] == TERMINATE or exiting:
-            await self.worker.scheduler.raycompat_actor(
-                action="kill", actor_id=self.actor_id, no_restart=True,
+            await self.worker.scheduler.raycompat_actor_kill(
+                actor_id=self.actor_id, no_restart=True,
                 reason=self.killed,
             )
             asyncio.get_running_loop().call_later(0.05, os._exit, 0)
@@ -331,18 +331,16 @@ class Host:
         await asyncio.sleep(RECORDS_INTERVAL)
         records, self.records = self.records, []
         if records:
-            await self.worker.scheduler.raycompat_actor(
-                action="records", worker=self.worker.address, records=records
+            await self.worker.scheduler.raycompat_keys_record_calls(
+                worker=self.worker.address, records=records
             )
 
     async def _register(self, keys: list[str], values: list[Any], client: str) -> None:
         """Tell the scheduler the results exist here, so tasks and other clients can use them."""
-        await self.worker.scheduler.raycompat_actor(
-            action="stored",
+        await self.worker.scheduler.raycompat_keys_stored(
             who_has={k: [self.worker.address] for k in keys},
             nbytes={k: sizeof(v) for k, v in zip(keys, values)},
             client=client,
-            records=[],
         )
 
     async def handle_assign(self, comm: Any = None, actor_id: str = "", incarnation: int = 0) -> str:

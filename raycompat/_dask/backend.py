@@ -57,7 +57,7 @@ class Backend:
         self.lock = threading.Lock()
         self.channels: dict[str, Any] = {}  # actor id -> this process's actor_client.Channel
         self.held: set[Any] = set()  # Dask futures kept until they finish (actor spawns)
-        self.installed: set[str] = set()  # scheduler extensions installed beyond the registry
+        self.installed: set[str] = set()  # names of the scheduler extensions this session installed
         self.reservations: dict[str, Any] = {}  # placement group id -> its placement._Reserver
         self.group_hosts: dict[str, list[str]] = {}  # reserved placement groups' hosts, as seen here
         self.runtime_envs: set[tuple[str, str]] = set()  # runtime_env paths shipped to the workers
@@ -65,7 +65,7 @@ class Backend:
         self._output_lock = threading.Lock()
         dask_private.shorten_client_batching(client)
         if not in_worker:
-            install.ensure_installed(client)
+            install.ensure_driver_extensions(self)
         if log_to_driver and not in_worker:
             client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
 

@@ -34,9 +34,7 @@ def bind(ref: ObjectRef[Any], backend: Backend) -> None:
     """
     client = backend.client
     ref._future = Future(ref._key, client)
-    client.loop.add_callback(
-        client.scheduler.raycompat_actor, action="desire", keys=[ref._key], client=client.id
-    )
+    client.loop.add_callback(client.scheduler.raycompat_keys_desire, keys=[ref._key], client=client.id)
 
 
 def future_if_stored(ref: ObjectRef[Any]) -> Future | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import types
 from collections import ChainMap
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -94,6 +95,92 @@ def gather(client: Any, futures: list[Any]) -> list[Any]:
     would change it for every other reader; Ray gives each reader its own copy.
     """
     return client.sync(client._gather, futures)  # type: ignore[no-any-return]
+
+
+# -- in the scheduler ----------------------------------------------------------------------------
+
+# How the stimulus id starts when the scheduler releases a task because its worker died. Dask
+# uses the first when a worker's connection drops (``Scheduler.handle_worker``); the other two
+# match no call site in the Dask we test with (the guard test checks the first).
+WORKER_DEATH_STIMULI = ("handle-worker-cleanup", "remove-worker", "worker-died")
+
+
+def released_by_worker_death(start: str, finish: str, stimulus_id: str) -> bool:
+    """Whether a scheduler transition puts a task back because its worker died running it.
+
+    Private: the ``stimulus_id`` prefixes of ``Scheduler.remove_worker``'s callers. The
+    ``remove_worker`` plugin hook does not say which tasks were running there.
+    """
+    return start == "processing" and finish == "released" and stimulus_id.startswith(WORKER_DEATH_STIMULI)
+
+
+def worker_deaths(ts: Any) -> int:
+    """How many workers died while running the task.
+
+    Private: ``TaskState.suspicious``, Dask's own count, kept against ``allowed-failures``.
+    """
+    return int(ts.suspicious)
+
+
+def annotate(ts: Any, name: str, value: Any) -> None:
+    """Add an annotation to a task the scheduler knows; the next worker to run it sees it.
+
+    Private: writing ``TaskState.annotations``. Annotations are public only as set at
+    submission (``dask.annotate``); the scheduler sends ``ts.annotations`` with every run.
+    """
+    ts.annotations = {**(ts.annotations or {}), name: value}
+
+
+def update_data(scheduler: Any, who_has: dict[str, list[str]], nbytes: dict[str, int], client: str) -> None:
+    """Make keys that a worker stored on its own Dask data, wanted by ``client``.
+
+    Private: ``Scheduler.update_data`` called in the scheduler; ``Client.scatter`` stores data
+    from a client, not data already in a worker (an actor host's results, a generator's items).
+    """
+    scheduler.update_data(who_has=who_has, nbytes=nbytes, client=client)
+
+
+def client_desires_keys(scheduler: Any, keys: list[str], client: str) -> None:
+    """Keep ``keys`` for ``client`` as if it had submitted them; report their state to it.
+
+    Private: ``Scheduler.client_desires_keys``. A ``Future(key, client)`` made from a key
+    registers nothing with the scheduler, and no public call asks to keep a key one did not
+    submit. Make the client's Future first: the report goes to the futures it holds.
+    """
+    scheduler.client_desires_keys(keys=keys, client=client)
+
+
+def show_in_task_stream(stream: Any, key: str, worker: str, start: float, stop: float) -> None:
+    """Show a call that ran outside Dask's tasks (an actor call) in the dashboard's task stream.
+
+    Private: ``TaskStreamPlugin.transition`` called with a made-up processing -> memory
+    transition; the task stream records only tasks, and has no way to add a record.
+    """
+    stream.transition(
+        key,
+        "processing",
+        "memory",
+        startstops=[{"action": "compute", "start": start, "stop": stop}],
+        worker=worker,
+        thread=0,
+        status="OK",
+        nbytes=0,
+        type=None,
+        typename=None,
+        metadata={},
+    )
+
+
+def queue_every_task_until_a_slot_opens(scheduler: Any, predicate: Callable[[Any], bool]) -> None:
+    """Make ``scheduler`` queue every task for which ``predicate(ts)`` holds, as root-ish.
+
+    Private: replacing ``Scheduler.is_rootish`` on the instance. Dask queues only the tasks it
+    finds root-ish, by a heuristic about task groups, and offers no setting to widen it.
+    """
+    scheduler.is_rootish = predicate
+
+
+# -- cloudpickle ---------------------------------------------------------------------------------
 
 
 def _code_reduce_keeping_filename(code: types.CodeType) -> tuple[Any, tuple[Any, ...]]:

@@ -37,7 +37,7 @@ def drain(spec: TaskSpec, result: Any) -> Any:
         _store(worker, stream, len(keys), key, value, gen_spec.client)
         keys.append(key)
     if stream is not None:
-        _scheduler_call(worker, action="end", stream=stream, count=len(keys))
+        _end(worker, stream, len(keys))
         return len(keys)
     return DynamicObjectRefGenerator([ObjectRef(k) for k in keys])
 
@@ -93,20 +93,20 @@ def _store(worker: Any, stream: str | None, index: int, key: str, value: Any, cl
 
     async def store() -> None:
         worker.update_data(data={key: value}, stimulus_id=f"raycompat-generator-{time.time()}")
-        reply = await worker.scheduler.raycompat_generator(
-            action="item", stream=stream, index=index, key=key, worker=worker.address,
-            nbytes=sizeof(value), client=client,
+        filed = await worker.scheduler.raycompat_generator_item(
+            stream=stream, index=index, key=key, worker=worker.address, nbytes=sizeof(value), client=client
         )
-        if reply == "closed":  # the consumer is gone: do not keep the value
+        if not filed:  # the consumer is gone: do not keep the value
             worker.handle_stimulus(FreeKeysEvent(keys=[key], stimulus_id=f"raycompat-generator-closed-{time.time()}"))
 
     sync(worker.loop, store)
 
 
-def _scheduler_call(worker: Any, **kwargs: Any) -> Any:
+def _end(worker: Any, stream: str, count: int) -> None:
+    """Tell the mailbox that ``stream`` ended after ``count`` items."""
     from distributed.utils import sync
 
-    async def call() -> Any:
-        return await worker.scheduler.raycompat_generator(**kwargs)
+    async def end() -> None:
+        await worker.scheduler.raycompat_generator_end(stream=stream, count=count)
 
-    return sync(worker.loop, call)
+    sync(worker.loop, end)

@@ -1,9 +1,9 @@
 """Placement groups and scheduling strategies on Dask.
 
-A placement group is an entry in a table kept by a scheduler plugin. Reserving it means
-finding, for each bundle, a node (a Dask worker host) whose free resources hold it, after the
-bundles of the groups already reserved; the process that created the group retries until
-that works. The group's *ready key* is a gate task, submitted at once, that gives back its
+A placement group is an entry in the scheduler's table (``scheduler/placement.py``). Reserving
+it means finding, for each bundle, a node (a Dask worker host) whose free resources hold it,
+after the bundles of the groups already reserved; the process that created the group retries
+until that works. The group's *ready key* is a gate task, submitted at once, that gives back its
 thread slot (``secede``) and waits on a ``distributed.Event`` set when the reservation works;
 ``pg.ready()`` names that key, and tasks submitted into a group not yet reserved depend on it.
 Tasks in a reserved group are restricted to its nodes' hosts (Dask's ``workers=[ip]``).
@@ -11,97 +11,23 @@ Tasks in a reserved group are restricted to its nodes' hosts (Dask's ``workers=[
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
-
-from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import exceptions
 from . import backend as backends, nodes as _nodes
 from .backend import Backend
 from .refs import ObjectRef, rebuild_ref
+from .scheduler import install
 
-PLUGIN_NAME = "raycompat-placement-groups"
-HANDLER = "raycompat_pg"
 RETRY_SECONDS = 0.5  # how often a pending group looks again for room
 VALID_PLACEMENT_GROUP_STRATEGIES = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"}
 
 
-class PlacementTable(SchedulerPlugin):
-    """Scheduler plugin: every placement group of the cluster, by id."""
-
-    idempotent = True
-    name = PLUGIN_NAME
-
-    def __init__(self) -> None:
-        self.groups: dict[str, dict[str, Any]] = {}
-        self.changed = asyncio.Event()
-
-    async def start(self, scheduler: Any) -> None:
-        scheduler.handlers[HANDLER] = self.handle
-
-    async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
-        return await getattr(self, f"op_{action}")(**kwargs)
-
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    async def op_create(self, entry: dict[str, Any]) -> str:
-        name = entry.get("name")
-        if name and any(g["name"] == name and g["state"] != "REMOVED" for g in self.groups.values()):
-            return "taken"
-        self.groups[entry["id"]] = entry
-        self._notify()
-        return "ok"
-
-    async def op_get(self, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
-        if pg_id is not None:
-            return self.groups.get(pg_id)
-        for entry in self.groups.values():
-            if entry["name"] == name and entry["state"] != "REMOVED":
-                return entry
-        return None
-
-    async def op_list(self) -> list[dict[str, Any]]:
-        return list(self.groups.values())
-
-    async def op_reserve(self, pg_id: str, hosts: list[str]) -> str:
-        entry = self.groups.get(pg_id)
-        if entry is None or entry["state"] != "PENDING":
-            return "gone"
-        entry["state"], entry["hosts"] = "CREATED", hosts
-        self._notify()
-        return "ok"
-
-    async def op_remove(self, pg_id: str) -> None:
-        entry = self.groups.get(pg_id)
-        if entry is not None:
-            entry["state"] = "REMOVED"
-            self._notify()
-
-    async def op_wait(self, pg_id: str, timeout: float) -> dict[str, Any] | None:
-        """Return the entry once it is no longer PENDING, or after ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            entry = self.groups.get(pg_id)
-            left = deadline - loop.time()
-            if entry is None or entry["state"] != "PENDING" or left <= 0:
-                return entry
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-
-
-def _call(backend: Backend, **kwargs: Any) -> Any:
-    client = backend.client
-    if PLUGIN_NAME not in backend.installed:
-        client.register_plugin(PlacementTable(), name=PLUGIN_NAME)
-        backend.installed.add(PLUGIN_NAME)
-    return client.sync(client.scheduler.raycompat_pg, **kwargs)
+def _table(backend: Backend) -> Any:
+    """The scheduler, with the placement group table (scheduler/placement.py) installed on it."""
+    install.ensure_placement_table(backend)
+    return backend.client.scheduler
 
 
 def ready_key(pg_id: str) -> str:
@@ -160,7 +86,7 @@ def _free_resources(backend: Backend, skip: str) -> dict[str, dict[str, float]]:
     for node in _nodes.nodes(backend.client, usage=True):
         used = node.used()
         free[node.host] = {k: v - used.get(k, 0.0) for k, v in node.total().items()}
-    for entry in _call(backend, action="list"):
+    for entry in backend.client.sync(_table(backend).raycompat_pg_list):
         if entry["id"] == skip or entry["state"] != "CREATED":
             continue
         for bundle, host in zip(entry["bundles"], entry["hosts"]):
@@ -195,7 +121,8 @@ class _Reserver:
         hosts = place(self.entry["bundles"], self.entry["strategy"], _free_resources(self.backend, self.entry["id"]))
         if hosts is None:
             return False
-        if _call(self.backend, action="reserve", pg_id=self.entry["id"], hosts=hosts) != "ok":
+        client = self.backend.client
+        if not client.sync(_table(self.backend).raycompat_pg_reserve, pg_id=self.entry["id"], hosts=hosts):
             return True  # removed meanwhile
         self.backend.group_hosts[self.entry["id"]] = hosts
         from distributed import Event
@@ -206,7 +133,7 @@ class _Reserver:
 
 def create(backend: Backend, entry: dict[str, Any], value: Any) -> None:
     """Register the group and start reserving it in the background."""
-    if _call(backend, action="create", entry=entry) == "taken":
+    if not backend.client.sync(_table(backend).raycompat_pg_create, entry=entry):
         raise ValueError(
             f"A placement group named {entry['name']!r} already exists. Choose another name, or "
             f"use ray.util.get_placement_group({entry['name']!r})."
@@ -215,7 +142,7 @@ def create(backend: Backend, entry: dict[str, Any], value: Any) -> None:
 
 
 def remove(backend: Backend, pg_id: str) -> None:
-    _call(backend, action="remove", pg_id=pg_id)
+    backend.client.sync(_table(backend).raycompat_pg_remove, pg_id=pg_id)
     reserver = backend.reservations.pop(pg_id, None)
     if reserver is not None:
         reserver.stop.set()
@@ -225,15 +152,17 @@ def remove(backend: Backend, pg_id: str) -> None:
 
 
 def lookup(backend: Backend, pg_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
-    return _call(backend, action="get", pg_id=pg_id, name=name)  # type: ignore[no-any-return]
+    if pg_id is not None:
+        return backend.client.sync(_table(backend).raycompat_pg_get, pg_id=pg_id)  # type: ignore[no-any-return]
+    return backend.client.sync(_table(backend).raycompat_pg_get_named, name=name)  # type: ignore[no-any-return]
 
 
 def table(backend: Backend) -> list[dict[str, Any]]:
-    return _call(backend, action="list")  # type: ignore[no-any-return]
+    return backend.client.sync(_table(backend).raycompat_pg_list)  # type: ignore[no-any-return]
 
 
 def wait(backend: Backend, pg_id: str, timeout: float) -> bool:
-    entry = _call(backend, action="wait", pg_id=pg_id, timeout=timeout)
+    entry = backend.client.sync(_table(backend).raycompat_pg_wait, pg_id=pg_id, timeout=timeout)
     return entry is not None and entry["state"] == "CREATED"
 
 

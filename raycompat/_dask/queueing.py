@@ -13,20 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import dask_private
+
 # Inputs up to this size move to the free worker; larger ones keep Dask's choice by locality.
 SMALL_INPUTS = 1024 * 1024
 
 
-def queue_until_a_slot_opens(scheduler: Any) -> None:
-    """Make ``scheduler`` queue every unrestricted task with small inputs until a slot opens.
+def waits_for_a_slot(ts: Any) -> bool:
+    """Whether the task ``ts`` waits in the scheduler until a worker has a free slot.
 
-    Dask queues the tasks it calls root-ish; here that is every such task, and no other: a task
+    True for every task without resource or worker restrictions whose inputs are small: a task
     with large inputs is placed by Dask's estimate of transfer cost against waiting time.
     """
+    if ts.resource_restrictions or ts.worker_restrictions or ts.host_restrictions or ts.actor:
+        return False
+    return sum(max(dts.nbytes, 0) for dts in ts.dependencies) <= SMALL_INPUTS
 
-    def is_rootish(ts: Any) -> bool:
-        if ts.resource_restrictions or ts.worker_restrictions or ts.host_restrictions or ts.actor:
-            return False
-        return sum(max(dts.nbytes, 0) for dts in ts.dependencies) <= SMALL_INPUTS
 
-    scheduler.is_rootish = is_rootish
+def queue_until_a_slot_opens(scheduler: Any) -> None:
+    """Make ``scheduler`` queue every task ``waits_for_a_slot`` picks until a slot opens."""
+    dask_private.queue_every_task_until_a_slot_opens(scheduler, waits_for_a_slot)

@@ -150,10 +150,10 @@ def _next_item(backend: Backend, stream: str, index: int, task_future: Any) -> c
 
     async def wait() -> dict[str, Any]:
         while True:
-            reply: dict[str, Any] = await client.scheduler.raycompat_generator(
-                action="wait", stream=stream, index=index, timeout=WAIT_SLICE
+            reply: dict[str, Any] | None = await client.scheduler.raycompat_generator_wait(
+                stream=stream, index=index, timeout=WAIT_SLICE
             )
-            if not reply.get("timeout"):
+            if reply is not None:
                 return reply
             if task_future is not None and task_future.status in ("error", "cancelled", "lost"):
                 return {"failed": True}
@@ -165,6 +165,6 @@ def _close(backend: Backend, stream: str) -> None:
     """Forget the stream; items the task yields from now on are dropped. Never blocks."""
     client = backend.client
     try:
-        client.loop.add_callback(client.scheduler.raycompat_generator, action="close", stream=stream)
+        client.loop.add_callback(client.scheduler.raycompat_generator_close, stream=stream)
     except Exception:  # the client is closing: the scheduler forgets the stream with the task
         pass

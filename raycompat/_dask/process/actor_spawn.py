@@ -73,7 +73,7 @@ def spawn_in_worker(actor_id: str, env_vars: dict[str, str]) -> int:
 
     def report_exit(incarnation: int) -> dict[str, Any]:
         return sync(  # type: ignore[no-any-return]
-            worker.loop, worker.scheduler.raycompat_actor, action="host_exited", actor_id=actor_id, incarnation=incarnation
+            worker.loop, worker.scheduler.raycompat_actor_host_exited, actor_id=actor_id, incarnation=incarnation
         )
 
     proc = spawn(_worker_supervisor(), worker.scheduler.address, actor_id, report_exit, worker_env(env_vars))

@@ -1,13 +1,7 @@
-"""raycompat's scheduler extension: the actor registry, and the few things only a scheduler can do.
-
-Above all it is the actor registry: it knows every actor, its name, state and address. It also
-counts worker crashes per task (for ``max_retries``), registers a key's interest for a client
-once the scheduler knows the key (``desire``), shortens the scheduler's stream delays (tuning),
-and shows actor calls in the dashboard's task stream.
+"""The actor registry: every actor of the cluster, its name, state and address.
 
 It lives on the scheduler because the scheduler is the one process every client and worker
-reaches, and its event loop makes each operation atomic (two actors can never take one name).
-Clients call its handlers with ``client.scheduler.raycompat_actor(action=..., ...)``.
+reaches, and its event loop makes each route atomic (two actors can never take one name).
 
 States: ``pending`` (host process starting) -> ``alive`` -> ``restarting`` -> ``alive`` ...
 -> ``dead``. Each start of the host is an incarnation, numbered from 0.
@@ -16,18 +10,16 @@ States: ``pending`` (host process starting) -> ``alive`` -> ``restarting`` -> ``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from distributed.diagnostics.plugin import SchedulerPlugin
-from distributed.diagnostics.task_stream import TaskStreamPlugin
+from .extension import Changed, Extension
 
-from .. import dask_private
-from ..protocol import CRASHES
-
-HANDLER = "raycompat_actor"
-PLUGIN_NAME = "raycompat-actor-registry"
-CRASH_STIMULI = ("handle-worker-cleanup", "remove-worker", "worker-died")
+KILLED = "The actor is dead because it was killed by `ray.kill`."
+RELEASED = "The actor is dead because all references to the actor were removed."
+OWNER_EXITED = "The actor is dead because its owner (the driver) has exited."
+PROCESS_EXITED = "The actor died unexpectedly: its process exited."
 
 
 @dataclass
@@ -49,9 +41,14 @@ class Entry:
     error: str | None = None  # why it is dead
     shared: bool = False  # looked up by name: others may hold handles
     pid: int | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Changed = field(default_factory=Changed)
+
+    @property
+    def can_restart(self) -> bool:
+        return not self.no_restart and (self.max_restarts == -1 or self.restarts < self.max_restarts)
 
     def public(self) -> dict[str, Any]:
+        """The entry as callers see it (handles, ``ray.get_actor``, the host)."""
         return {
             "actor_id": self.actor_id,
             "class_name": self.class_name,
@@ -68,49 +65,50 @@ class Entry:
         }
 
 
-async def _wait_until(entry: Entry, condition: Callable[[], bool], timeout: float) -> None:
-    """Wait until ``condition()`` holds, re-checking whenever ``entry`` changes, or ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return
-        try:
-            await asyncio.wait_for(entry.changed.wait(), remaining)
-        except asyncio.TimeoutError:
-            return
+class ActorRegistry(Extension):
+    """Scheduler extension holding the actor table.
 
+    Routes (each returns the actor's public entry, a dict, unless said otherwise):
 
-class ActorRegistry(SchedulerPlugin):
-    """Scheduler plugin holding the actor table."""
+    * ``raycompat_actor_create``: register a new actor; None if its name is taken. With
+      ``get_if_exists``, the live actor of that name, if any (its ``actor_id`` differs).
+    * ``raycompat_actor_spec``: what a starting host needs: the pickled spec, and the entry.
+    * ``raycompat_actor_started``: the host reports its constructor's outcome.
+    * ``raycompat_actor_wait``: long-poll until alive in a newer incarnation, or dead.
+    * ``raycompat_actor_settled``: long-poll until the registry has seen an incarnation go.
+    * ``raycompat_actor_get``: the live actor of a name, or None.
+    * ``raycompat_actor_list``: the live named actors, as ``{"name", "namespace"}``.
+    * ``raycompat_actor_kill``: mark the actor dead (or restarting); the caller stops the host.
+    * ``raycompat_actor_release``: the creator's last handle is gone.
+    * ``raycompat_actor_host_exited``: the host process ended: ``{"restart": bool, "incarnation"}``.
+    * ``raycompat_actor_forget_job``: a driver is leaving: the entries of the actors ending.
+    """
 
-    idempotent = True
-    name = PLUGIN_NAME
+    name = "raycompat-actor-registry"
 
     def __init__(self) -> None:
+        super().__init__()
         self.actors: dict[str, Entry] = {}
         self.names: dict[tuple[str, str], str] = {}  # (namespace, name) -> actor_id
-        self.scheduler: Any = None
 
-    async def start(self, scheduler: Any) -> None:
-        self.scheduler = scheduler
-        scheduler.handlers[HANDLER] = self.handle
-        if TaskStreamPlugin.name not in scheduler.plugins:  # where actor calls are recorded
-            scheduler.add_plugin(TaskStreamPlugin(scheduler))
-        for worker in scheduler.workers:
-            self.add_worker(scheduler, worker)
+    def routes(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "raycompat_actor_create": self.create,
+            "raycompat_actor_spec": self.spec,
+            "raycompat_actor_started": self.started,
+            "raycompat_actor_wait": self.wait,
+            "raycompat_actor_settled": self.settled,
+            "raycompat_actor_get": self.get,
+            "raycompat_actor_list": self.list_named,
+            "raycompat_actor_kill": self.kill,
+            "raycompat_actor_release": self.release,
+            "raycompat_actor_host_exited": self.host_exited,
+            "raycompat_actor_forget_job": self.forget_job,
+        }
 
-    async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
-        return await getattr(self, f"op_{action}")(**kwargs)
+    # -- routes ---------------------------------------------------------------------------------
 
-    def _changed(self, entry: Entry) -> None:
-        entry.changed.set()
-        entry.changed = asyncio.Event()
-
-    # -- operations ---------------------------------------------------------------------------
-
-    async def op_create(
+    def create(
         self,
         actor_id: str,
         class_name: str,
@@ -122,216 +120,153 @@ class ActorRegistry(SchedulerPlugin):
         max_restarts: int,
         meta: dict[str, Any],
         get_if_exists: bool = False,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         if name is not None:
-            existing = self.names.get((namespace, name))
-            if existing is not None and self.actors[existing].state != "dead":
-                if get_if_exists:
-                    self.actors[existing].shared = True
-                    return {"status": "exists", "actor": self.actors[existing].public()}
-                return {"status": "taken"}
+            existing = self._named(namespace, name)
+            if existing is not None:
+                if not get_if_exists:
+                    return None
+                existing.shared = True
+                return existing.public()
         entry = Entry(actor_id, class_name, spec, job_id, name, namespace, detached, max_restarts, meta)
         self.actors[actor_id] = entry
         if name is not None:
             self.names[(namespace, name)] = actor_id
-        return {"status": "created", "actor": entry.public()}
+        return entry.public()
 
-    async def op_spec(self, actor_id: str) -> dict[str, Any]:
+    def spec(self, actor_id: str) -> dict[str, Any]:
         entry = self.actors[actor_id]
         return {"spec": entry.spec, "incarnation": entry.incarnation, "state": entry.state, "actor": entry.public()}
 
-    async def op_started(self, actor_id: str, address: str, pid: int, error: str | None = None) -> None:
-        """The host reports the constructor's outcome."""
+    def started(self, actor_id: str, address: str, pid: int, error: str | None = None) -> None:
         entry = self.actors.get(actor_id)
         if entry is None:
             return
         entry.pid = pid
         if error is not None:
-            entry.state, entry.error, entry.no_restart = "dead", error, True
+            entry.no_restart = True
+            self._end(entry, error)
         elif entry.state != "dead":
             entry.state, entry.address = "alive", address
-        self._changed(entry)
+        entry.changed.notify()
 
-    async def op_stored(
-        self, who_has: dict[str, list[str]], nbytes: dict[str, int], client: str, records: list[dict[str, Any]]
-    ) -> None:
-        """An actor host stored call results: make them Dask data, and show the calls in the
-        dashboard's task stream under ``Class.method``."""
-        self.scheduler.update_data(who_has=who_has, nbytes=nbytes, client=client)
-        await self.op_records(worker=next(iter(who_has.values()))[0] if who_has else "", records=records)
-
-    async def op_records(self, worker: str, records: list[dict[str, Any]]) -> None:
-        """Show actor calls in the dashboard's task stream under ``Class.method``."""
-        stream = self.scheduler.plugins.get("task-stream")
-        if stream is None:
-            return
-        for record in records:
-            stream.transition(
-                record["key"],
-                "processing",
-                "memory",
-                startstops=[{"action": "compute", "start": record["start"], "stop": record["stop"]}],
-                worker=worker,
-                thread=0,
-                status="OK",
-                nbytes=0,
-                type=None,
-                typename=None,
-                metadata={},
-            )
-
-    async def op_desire(self, keys: list[str], client: str, timeout: float = 60) -> None:
-        """Register ``client``'s interest in ``keys`` once the scheduler knows them.
-
-        A ref can reach another process before the task that makes it reaches the scheduler
-        (the driver's submission and its call to an actor travel on different connections).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while any(k not in self.scheduler.tasks for k in keys) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        known = [k for k in keys if k in self.scheduler.tasks]
-        if known:
-            self.scheduler.client_desires_keys(keys=known, client=client)
-
-    async def op_wait(self, actor_id: str, incarnation: int = -1, timeout: float = 30) -> dict[str, Any] | None:
+    async def wait(self, actor_id: str, incarnation: int = -1, timeout: float = 30) -> dict[str, Any] | None:
         """Return the actor once it is alive in an incarnation newer than ``incarnation``, or dead."""
         entry = self.actors.get(actor_id)
         if entry is None:
             return None
-        await _wait_until(
-            entry, lambda: entry.state == "dead" or (entry.state == "alive" and entry.incarnation > incarnation), timeout
+        await entry.changed.wait_until(
+            lambda: entry.state == "dead" or (entry.state == "alive" and entry.incarnation > incarnation), timeout
         )
         return entry.public()
 
-    async def op_settled(self, actor_id: str, incarnation: int, timeout: float = 10) -> dict[str, Any] | None:
+    async def settled(self, actor_id: str, incarnation: int, timeout: float = 10) -> dict[str, Any] | None:
         """Wait until the registry has noticed that ``incarnation`` is gone; return the entry."""
         entry = self.actors.get(actor_id)
         if entry is None:
             return None
-        await _wait_until(entry, lambda: not (entry.state == "alive" and entry.incarnation == incarnation), timeout)
+        await entry.changed.wait_until(
+            lambda: not (entry.state == "alive" and entry.incarnation == incarnation), timeout
+        )
         return entry.public()
 
-    async def op_get(self, actor_id: str | None = None, name: str | None = None, namespace: str | None = None) -> dict[str, Any] | None:
-        if actor_id is None:
-            actor_id = self.names.get((namespace or "", name or ""))
-        entry = self.actors.get(actor_id) if actor_id else None
-        if entry is None or entry.state == "dead":
+    def get(self, name: str, namespace: str) -> dict[str, Any] | None:
+        entry = self._named(namespace, name)
+        if entry is None:
             return None
-        if name is not None:
-            entry.shared = True
+        entry.shared = True  # whoever looked it up may hold a handle now
         return entry.public()
 
-    async def op_list(self, namespace: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+    def list_named(self, namespace: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
         return [
             {"name": e.name, "namespace": e.namespace}
             for e in self.actors.values()
             if e.name is not None and e.state != "dead" and (all_namespaces or e.namespace == namespace)
         ]
 
-    async def op_kill(self, actor_id: str, no_restart: bool = True, reason: str = "") -> dict[str, Any] | None:
+    def kill(self, actor_id: str, no_restart: bool = True, reason: str | None = None) -> dict[str, Any] | None:
         """Mark the actor for death (or restart); the caller then stops the host process."""
         entry = self.actors.get(actor_id)
         if entry is None:
             return None
-        if no_restart or entry.restarts >= entry.max_restarts != -1:
+        if no_restart or not entry.can_restart:
             entry.no_restart = True
-            if entry.state != "dead":
-                entry.state = "dead"
-                entry.error = reason or "The actor is dead because it was killed by `ray.kill`."
-                self._release_name(entry)
+            self._end(entry, reason or KILLED)
         else:
             entry.state = "restarting"
-        self._changed(entry)
+        entry.changed.notify()
         return entry.public()
 
-    async def op_release(self, actor_id: str) -> dict[str, Any] | None:
+    def release(self, actor_id: str) -> dict[str, Any] | None:
         """The creator's last handle is gone: the actor ends unless others may hold handles."""
         entry = self.actors.get(actor_id)
         if entry is None or entry.shared or entry.detached:
             return None
-        return await self.op_kill(
-            actor_id, no_restart=True, reason="The actor is dead because all references to the actor were removed."
-        )
+        return self.kill(actor_id, no_restart=True, reason=RELEASED)
 
-    async def op_host_exited(self, actor_id: str, incarnation: int) -> dict[str, Any]:
-        """The host process ended; decide whether the spawner starts it again."""
+    def host_exited(self, actor_id: str, incarnation: int) -> dict[str, Any]:
+        """The host process ended; decide whether its supervisor starts it again."""
         entry = self.actors.get(actor_id)
-        if entry is None:
+        if entry is None or entry.incarnation != incarnation:
             return {"restart": False}
-        if entry.incarnation != incarnation:
-            return {"restart": False}
-        can_restart = not entry.no_restart and (entry.max_restarts == -1 or entry.restarts < entry.max_restarts)
-        if can_restart and entry.state != "dead":
+        if entry.can_restart and entry.state != "dead":
             entry.restarts += 1
             entry.incarnation += 1
             entry.state = "restarting"
-            self._changed(entry)
+            entry.changed.notify()
             return {"restart": True, "incarnation": entry.incarnation}
-        if entry.state != "dead":
-            entry.state = "dead"
-            entry.error = entry.error or "The actor died unexpectedly: its process exited."
-            self._release_name(entry)
-        self._changed(entry)
+        self._end(entry, entry.error or PROCESS_EXITED)
+        entry.changed.notify()
         return {"restart": False}
 
-    async def op_forget_job(self, job_id: str) -> list[dict[str, Any]]:
+    def forget_job(self, job_id: str) -> list[dict[str, Any]]:
         """The driver of ``job_id`` is ending: its non-detached actors end with it."""
-        ended = []
-        for entry in self.actors.values():
-            if entry.job_id == job_id and not entry.detached and entry.state != "dead":
-                entry.state, entry.no_restart = "dead", True
-                entry.error = "The actor is dead because its owner (the driver) has exited."
-                self._release_name(entry)
-                self._changed(entry)
-                ended.append(entry.public())
-        return ended
-
-    def _release_name(self, entry: Entry) -> None:
-        if entry.name is not None and self.names.get((entry.namespace, entry.name)) == entry.actor_id:
-            del self.names[(entry.namespace, entry.name)]
+        return [entry.public() for entry in self._end_job(job_id)]
 
     # -- scheduler hooks ----------------------------------------------------------------------
 
-    def transition(self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str = "", **kwargs: Any) -> None:
-        """Count, per task, the worker crashes it was running in.
-
-        Dask counts them too, against one limit for every task (``allowed-failures``); Ray's
-        ``max_retries`` is per task. The count travels to the next worker in the task's
-        annotations, where the task wrapper raises WorkerCrashedError once it is too high.
-        """
-        if start == "processing" and finish == "released" and stimulus_id.startswith(CRASH_STIMULI):
-            ts = self.scheduler.tasks.get(key)
-            if ts is not None:
-                ts.annotations = {**(ts.annotations or {}), CRASHES: ts.suspicious}
-
     def remove_client(self, scheduler: Any, client: str) -> None:
         """A driver went away (even killed): its non-detached actors end with it, as in Ray."""
+        for entry in self._end_job(client):
+            if entry.address is not None:
+                asyncio.ensure_future(self._stop_host(entry.address, entry.error or ""))
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        """A host that vanishes without its supervisor reporting (a lost machine) leaves its
+        actor unreachable: callers will see ActorDiedError when their call fails."""
         for entry in self.actors.values():
-            if entry.job_id == client and not entry.detached and entry.state != "dead":
-                address = entry.address
-                entry.state, entry.no_restart = "dead", True
-                entry.error = "The actor is dead because its owner (the driver) has exited."
-                self._release_name(entry)
-                self._changed(entry)
-                if address is not None:
-                    asyncio.ensure_future(self._stop_host(address, entry.error))
+            if entry.address == worker and entry.state == "alive":
+                entry.state = "restarting" if entry.can_restart else "dead"
+                entry.address = None
+                entry.changed.notify()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _named(self, namespace: str, name: str) -> Entry | None:
+        """The live actor called ``name`` in ``namespace``."""
+        actor_id = self.names.get((namespace, name))
+        entry = self.actors.get(actor_id) if actor_id is not None else None
+        return entry if entry is not None and entry.state != "dead" else None
+
+    def _end(self, entry: Entry, error: str) -> None:
+        """Mark the actor dead for ``error`` (unless it already is) and free its name."""
+        if entry.state == "dead":
+            return
+        entry.state, entry.error = "dead", error
+        if entry.name is not None and self.names.get((entry.namespace, entry.name)) == entry.actor_id:
+            del self.names[(entry.namespace, entry.name)]
+
+    def _end_job(self, job_id: str) -> list[Entry]:
+        """End the non-detached live actors of ``job_id``; return them."""
+        ended = [e for e in self.actors.values() if e.job_id == job_id and not e.detached and e.state != "dead"]
+        for entry in ended:
+            entry.no_restart = True
+            self._end(entry, OWNER_EXITED)
+            entry.changed.notify()
+        return ended
 
     async def _stop_host(self, address: str, reason: str) -> None:
         try:
             await self.scheduler.rpc(address).raycompat_actor_exit(reason=reason)
         except Exception:  # already gone
             pass
-
-    def add_worker(self, scheduler: Any, worker: str) -> None:
-        """Send to the worker with little batching delay (Dask's default is 5 ms), see tuning."""
-        dask_private.shorten_scheduler_batching(scheduler, worker=worker)
-
-    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        """A host that vanishes without its spawner reporting (a lost machine) leaves its actor
-        unreachable: callers will see ActorDiedError when their call fails."""
-        for entry in self.actors.values():
-            if entry.address == worker and entry.state == "alive":
-                entry.state = "restarting" if not entry.no_restart and (entry.max_restarts == -1 or entry.restarts < entry.max_restarts) else "dead"
-                entry.address = None
-                self._changed(entry)

@@ -1,22 +1,21 @@
 """The scheduler's side of generator tasks: a mailbox of the keys each generator yielded.
 
-A generator task stores each value it yields in its worker and files the value's key here
-(``item``), in the *stream* named after the task's key; the caller long-polls for item ``i``
-(``wait``). The task's own result is the number of items. A closed stream (its reader gone)
-drops the items still coming.
+A generator task stores each value it yields in its worker and files the value's key here,
+in the *stream* named after the task's key; the caller long-polls for item ``i``. The task's
+own result is the number of items. A closed stream (its reader gone) drops the items still
+coming.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distributed.diagnostics.plugin import SchedulerPlugin
+from .. import dask_private
+from .extension import Changed, Extension
 
-PLUGIN_NAME = "raycompat-generators"
-HANDLER = "raycompat_generator"
 WAIT_SLICE = 5.0  # seconds per mailbox long-poll before the consumer checks its task itself
 CLOSED_MEMORY = 600.0  # seconds a closed stream is remembered, so late items are dropped
 
@@ -25,97 +24,103 @@ CLOSED_MEMORY = 600.0  # seconds a closed stream is remembered, so late items ar
 class _Stream:
     keys: list[str] = field(default_factory=list)
     count: int | None = None  # set when the generator has ended
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+    changed: Changed = field(default_factory=Changed)
 
 
-class GeneratorMailbox(SchedulerPlugin):
-    """Scheduler plugin: the streams of running generator tasks."""
+class GeneratorMailbox(Extension):
+    """Scheduler extension: the streams of running generator tasks.
 
-    idempotent = True
-    name = PLUGIN_NAME
+    Routes:
+
+    * ``raycompat_generator_item``: a task stored an item: make it Dask data its consumer
+      wants and file it; False if the stream is closed (the task then drops the value).
+    * ``raycompat_generator_end``: the generator ended after ``count`` items.
+    * ``raycompat_generator_wait``: long-poll for item ``index``: ``{"key": ...}``,
+      ``{"end": count}``, ``{"failed": True}``, ``{"closed": True}``, or None at the deadline.
+    * ``raycompat_generator_close``: the consumer is gone: forget the stream.
+    """
+
+    name = "raycompat-generators"
 
     def __init__(self) -> None:
+        super().__init__()
         self.streams: dict[str, _Stream] = {}
-        self.closed: dict[str, float] = {}
-        self.scheduler: Any = None
+        self.closed: dict[str, float] = {}  # stream -> when it was closed
 
-    async def start(self, scheduler: Any) -> None:
-        self.scheduler = scheduler
-        scheduler.handlers[HANDLER] = self.handle
+    def routes(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "raycompat_generator_item": self.item,
+            "raycompat_generator_end": self.end,
+            "raycompat_generator_wait": self.wait,
+            "raycompat_generator_close": self.close_stream,
+        }
 
-    async def handle(self, comm: Any = None, action: str = "", **kwargs: Any) -> Any:
-        return await getattr(self, f"op_{action}")(**kwargs)
+    # -- routes ---------------------------------------------------------------------------------
 
-    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
-        stream = self.streams.get(key) if isinstance(key, str) else None
-        if stream is None:
-            return
-        if finish == "forgotten":  # nobody holds the generator any more
-            self._close(key)
-        stream.notify()
-
-    def _close(self, stream_id: str) -> None:
-        stream = self.streams.pop(stream_id, None)
-        now = time.monotonic()
-        self.closed[stream_id] = now
-        for old in [k for k, t in self.closed.items() if t < now - CLOSED_MEMORY]:
-            del self.closed[old]
-        if stream is not None:
-            stream.notify()
-
-    def _stream(self, stream_id: str) -> _Stream:
-        stream = self.streams.get(stream_id)
-        if stream is None:
-            stream = self.streams[stream_id] = _Stream()
-        return stream
-
-    async def op_item(self, stream: str | None, index: int, key: str, worker: str, nbytes: int, client: str) -> str:
+    def item(self, stream: str | None, index: int, key: str, worker: str, nbytes: int, client: str) -> bool:
         """A task stored item ``index`` under ``key`` in ``worker``: make it data ``client`` wants."""
         if stream is not None and stream in self.closed:
-            return "closed"
-        self.scheduler.update_data(who_has={key: [worker]}, nbytes={key: nbytes}, client=client)
+            return False
+        dask_private.update_data(self.scheduler, {key: [worker]}, {key: nbytes}, client)
         if stream is not None:
             s = self._stream(stream)
             if index == len(s.keys):  # a retried task yields its items again: keep the first
                 s.keys.append(key)
-                s.notify()
-        return "ok"
+                s.changed.notify()
+        return True
 
-    async def op_end(self, stream: str, count: int) -> None:
+    def end(self, stream: str, count: int) -> None:
         if stream in self.closed:
             return
         s = self._stream(stream)
         s.count = count
-        s.notify()
+        s.changed.notify()
 
-    async def op_wait(self, stream: str, index: int, timeout: float = WAIT_SLICE) -> dict[str, Any]:
+    async def wait(self, stream: str, index: int, timeout: float = WAIT_SLICE) -> dict[str, Any] | None:
         """Wait until item ``index`` exists, the stream ends, or its task fails."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            if stream in self.closed:
-                return {"closed": True}
-            s = self._stream(stream)
-            if index < len(s.keys):
-                return {"key": s.keys[index]}
-            if s.count is not None:
-                return {"end": s.count}
-            ts = self.scheduler.tasks.get(stream)
-            if ts is not None and ts.state == "erred":
-                return {"failed": True}
-            if ts is not None and ts.state == "memory":  # ended without saying so: take it as the end
-                return {"end": len(s.keys)}
-            left = deadline - loop.time()
-            if left <= 0:
-                return {"timeout": True}
-            try:
-                await asyncio.wait_for(s.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
+        if stream in self.closed:
+            return {"closed": True}
+        return await self._stream(stream).changed.wait_until(lambda: self._look(stream, index), timeout)
 
-    async def op_close(self, stream: str) -> None:
-        self._close(stream)
+    def close_stream(self, stream: str) -> None:
+        s = self.streams.pop(stream, None)
+        now = time.monotonic()
+        self.closed[stream] = now
+        for old in [k for k, t in self.closed.items() if t < now - CLOSED_MEMORY]:
+            del self.closed[old]
+        if s is not None:
+            s.changed.notify()
+
+    # -- scheduler hooks ----------------------------------------------------------------------
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        s = self.streams.get(key) if isinstance(key, str) else None
+        if s is None:
+            return
+        if finish == "forgotten":  # nobody holds the generator any more
+            self.close_stream(key)
+        s.changed.notify()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _stream(self, stream: str) -> _Stream:
+        s = self.streams.get(stream)
+        if s is None:
+            s = self.streams[stream] = _Stream()
+        return s
+
+    def _look(self, stream: str, index: int) -> dict[str, Any] | None:
+        """What a reader waiting for item ``index`` learns now; None: nothing yet."""
+        if stream in self.closed:
+            return {"closed": True}
+        s = self._stream(stream)
+        if index < len(s.keys):
+            return {"key": s.keys[index]}
+        if s.count is not None:
+            return {"end": s.count}
+        ts = self.scheduler.tasks.get(stream)
+        if ts is not None and ts.state == "erred":
+            return {"failed": True}
+        if ts is not None and ts.state == "memory":  # ended without saying so: take it as the end
+            return {"end": len(s.keys)}
+        return None

@@ -1,20 +1,37 @@
-"""Installing raycompat's scheduler extensions on a cluster's scheduler, from a client."""
+"""Installing raycompat's scheduler extensions on a cluster's scheduler, from a client.
+
+Each is installed once per session (``backend.installed``) and once per scheduler (they are
+idempotent there): the actor registry and the key ledger by every driver's Backend as it is
+made, the others when first needed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .generators import GeneratorMailbox
 from .actor_registry import ActorRegistry
+from .extension import Extension
+from .generators import GeneratorMailbox
+from .keys import KeyLedger
+from .placement import PlacementTable
 
 
-def ensure_installed(client: Any) -> None:
-    """Install the actor registry on the client's scheduler (once per cluster: it is idempotent)."""
-    client.register_plugin(ActorRegistry(), name=ActorRegistry.name)
+def ensure(backend: Any, extension: type[Extension]) -> None:
+    """Install ``extension`` on the backend's scheduler unless this session already did."""
+    if extension.name not in backend.installed:
+        backend.client.register_plugin(extension(), name=extension.name)
+        backend.installed.add(extension.name)
+
+
+def ensure_driver_extensions(backend: Any) -> None:
+    """Install what every driver needs: the actor registry and the key ledger."""
+    ensure(backend, ActorRegistry)
+    ensure(backend, KeyLedger)
 
 
 def ensure_generator_mailbox(backend: Any) -> None:
-    """Install the generators' mailbox on the backend's scheduler, once per session."""
-    if GeneratorMailbox.name not in backend.installed:
-        backend.client.register_plugin(GeneratorMailbox(), name=GeneratorMailbox.name)
-        backend.installed.add(GeneratorMailbox.name)
+    ensure(backend, GeneratorMailbox)
+
+
+def ensure_placement_table(backend: Any) -> None:
+    ensure(backend, PlacementTable)
