@@ -11,6 +11,7 @@ import os
 import runpy
 import sys
 
+from . import _cluster_cli
 from ._alias import install_as_ray
 
 USAGE = """\
@@ -44,8 +45,6 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2)
         run_script(rest[0], rest[1:])
     elif command in ("start", "stop", "status"):
-        from . import _cluster_cli  # only here: running a script must not import the cluster CLI
-
         _cluster_cli.main(command, rest)
     elif command.endswith(".py") or os.path.isfile(command):
         run_script(command, rest)

@@ -18,6 +18,9 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from distributed.comm import get_address_host
+from distributed.utils import get_ip
+
 from . import task_context
 
 logger = logging.getLogger("raycompat")
@@ -69,8 +72,6 @@ def _sum(dicts: Any) -> dict[str, float]:
 
 
 def _host_of(address: str) -> str:
-    from distributed.comm import get_address_host
-
     return str(get_address_host(address))
 
 
@@ -176,8 +177,6 @@ def nodes(client: Any, usage: bool = False) -> list[NodeInfo]:
 
 def local_ip(client: Any) -> str:
     """The IP address by which this process reaches the scheduler: the driver's node."""
-    from distributed.utils import get_ip
-
     host = _host_of(str(client.scheduler.address))
     if host.startswith("127.") or host == "localhost":
         return host if host != "localhost" else "127.0.0.1"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from distributed import Event, Future, secede
+
 from .. import exceptions
 from . import backend as backends, nodes as _nodes
 from .backend import Backend
@@ -36,8 +38,6 @@ def ready_key(pg_id: str) -> str:
 
 def _gate(event_name: str, value: Any) -> Any:
     """Dask task behind ``pg.ready()``: wait, without holding a thread slot, for the reservation."""
-    from distributed import Event, secede
-
     secede()
     Event(event_name).wait()
     return value
@@ -125,8 +125,6 @@ class _Reserver:
         if not client.sync(_table(self.backend).raycompat_pg_reserve, pg_id=self.entry["id"], hosts=hosts):
             return True  # removed meanwhile
         self.backend.group_hosts[self.entry["id"]] = hosts
-        from distributed import Event
-
         Event(ready_key(self.entry["id"]), client=self.backend.client).set()
         return True
 
@@ -213,8 +211,6 @@ def _group_placement(backend: Backend, group: Any, bundle_index: int) -> tuple[l
         if entry["state"] == "CREATED":
             hosts = backend.group_hosts[pg_id] = entry["hosts"]
     if hosts is None:  # not reserved yet: the task waits for the ready key
-        from distributed import Future
-
         return None, False, Future(ready_key(pg_id), backend.client)
     chosen = hosts if bundle_index == -1 else [hosts[bundle_index]]
     return sorted(set(chosen)), False, None

@@ -10,6 +10,7 @@ is a printed line, since task output reaches the driver line by line.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -54,8 +55,6 @@ class tqdm:  # noqa: N801 - Ray's name
         self._closed = False
         if _in_task():  # printed lines reach the driver with the task's prefix
             self._bar: Any = TextBar(total, desc, unit, line_end="\n")
-            import sys
-
             self._bar.file = sys.stdout
         else:
             self._bar = make_bar(total, desc=desc, unit=unit)
