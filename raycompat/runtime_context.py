@@ -11,7 +11,8 @@ from typing import Any
 
 from . import _session
 from ._cluster_info import get_gpu_ids
-from ._dask import nodes as _nodes, runtime as _runtime, task_context
+from ._dask import nodes as _nodes, task_context
+from ._dask.worker import tasks as _tasks
 from .actor import ActorHandle
 
 logger = logging.getLogger("raycompat")
@@ -167,7 +168,7 @@ class RuntimeContext:
     def is_canceled(self) -> bool:
         """Whether ``ray.cancel()`` was called on the running task."""
         key = task_context.current().key
-        return key is not None and _runtime.is_cancelled(key)
+        return key is not None and _tasks.is_cancelled(key)
 
     @property
     def current_actor(self) -> Any:

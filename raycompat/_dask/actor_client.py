@@ -19,11 +19,10 @@ import cloudpickle
 from distributed.comm import connect
 
 from .. import exceptions
-from . import actor_host
 from .backend import Backend
 from .binding import new_key
 from .packing import function_blob, pack_args
-from .protocol import RELEASE, ActorSpec, CallOutcome
+from .protocol import CONNECT_OP, RELEASE, ActorSpec, CallOutcome
 from .refs import ObjectRef
 from .process import actor_spawn
 
@@ -304,7 +303,7 @@ class Channel:
                 continue  # still starting or restarting
             try:
                 comm = await connect(info["address"])
-                await comm.write({"op": actor_host.CONNECT_OP, "incarnation": info["incarnation"], "reply": False})
+                await comm.write({"op": CONNECT_OP, "incarnation": info["incarnation"], "reply": False})
             except Exception:
                 self.failed_incarnation = info["incarnation"]
                 continue

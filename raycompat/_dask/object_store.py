@@ -1,8 +1,9 @@
 """The embedded cluster's object store: a process that holds large ``put()`` objects.
 
-It is a paused Dask worker (see actor_host.HostWorker): it keeps data and serves it to the
-workers whose tasks need it, but runs no task, so no task can crash it. Dask's own scatter only
-places data on running workers, so the driver sends values here with its own handler.
+It is a paused Dask worker (worker/host_worker.py): it keeps data and serves it to the workers
+whose tasks need it, but runs no task, so no task can crash it. Dask's own scatter only places
+data on running workers, so the driver sends values here with its own handler (``accept_puts``
+there; this module is the driver's side).
 
 A large put also leaves a copy on one task worker, as Dask's scatter would: the scheduler then
 runs the tasks that read it where it already is, instead of copying it out of the store to
@@ -15,28 +16,10 @@ import asyncio
 import logging
 from typing import Any
 
-from dask.sizeof import sizeof
 from distributed import Client, Future
 from distributed.protocol.serialize import ToPickle
 
-PUT_OP = "raycompat_store_put"
-
 logger = logging.getLogger("raycompat")
-
-
-def accept_puts(worker: Any) -> None:
-    """Let the driver store ``put()`` objects in this worker process."""
-
-    async def put(comm: Any = None, data: dict[str, Any] | None = None, client: str = "") -> None:
-        data = data or {}
-        worker.update_data(data=data)
-        await worker.scheduler.update_data(
-            who_has={key: [worker.address] for key in data},
-            nbytes={key: sizeof(value) for key, value in data.items()},
-            client=client,
-        )
-
-    worker.handlers[PUT_OP] = put
 
 
 def store(client: Client, key: str, value: Any, addresses: list[str]) -> Future:

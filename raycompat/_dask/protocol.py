@@ -23,6 +23,11 @@ CRASHES = "raycompat_crashes"
 TERMINATE = "__ray_terminate__"
 READY = "__ray_ready__"  # True once the actor is constructed
 RELEASE = "__ray_release__"  # the creator's last handle is gone
+
+# Handlers of an actor host (worker/actor_host.py), and the actor id of a spare host.
+CONNECT_OP = "raycompat_actor_connect"  # a caller handle's stream of calls
+EXIT_OP = "raycompat_actor_exit"  # ray.kill()
+ASSIGN_OP = "raycompat_actor_assign"  # a spare host becomes the host of an actor
 SPARE = "spare"  # the actor id of a host started ahead of need, waiting for an actor
 
 

@@ -12,7 +12,8 @@ from .backend import Backend
 from .binding import new_key
 from .protocol import TaskSpec
 from .refs import ObjectRef
-from .runtime import getitem, interrupt, run_task
+from .worker.generators import run_generator_task
+from .worker.tasks import getitem, interrupt, run_task
 
 
 def task_resources(
@@ -53,7 +54,7 @@ def submit_task(
     client = backend.client
     key = new_key(spec.name)
     future = client.submit(
-        run_task,
+        run_task if spec.generator is None else run_generator_task,
         cloudpickle.dumps(spec),
         *deps,
         key=key,

@@ -49,14 +49,13 @@ class _QuietExpectedErrors(logging.Filter):
 async def _serve(args: argparse.Namespace) -> None:
     from distributed import Worker
 
-    from . import runtime
-
     from . import settings
+    from .worker import tasks
 
     settings.scoped(settings.DATA_HOLDER if args.actor_id or args.store else settings.WORKER)
     worker_class = Worker
     if args.actor_id or args.store:
-        from .actor_host import HostWorker
+        from .worker.host_worker import HostWorker
 
         worker_class = HostWorker
     worker = worker_class(
@@ -69,15 +68,15 @@ async def _serve(args: argparse.Namespace) -> None:
         memory_limit=args.memory_limit,
     )
     await worker
-    runtime.setup_worker(worker)
+    tasks.setup_worker(worker)
     if args.actor_id:
-        from . import actor_host
+        from .worker import actor_host
 
         actor_host.setup(worker, args.actor_id, args.incarnation)
     else:  # task workers and the object store take large put() objects
-        from . import object_store
+        from .worker import host_worker
 
-        object_store.accept_puts(worker)
+        host_worker.accept_puts(worker)
     await worker.finished()
 
 
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-limit", default="0")
     parser.add_argument("--host", default=LOCALHOST)
     parser.add_argument("--parent-pid", type=int, default=0)
-    parser.add_argument("--actor-id", default=None, help="host this actor (see actor_host)")
+    parser.add_argument("--actor-id", default=None, help="host this actor (see worker/actor_host.py)")
     parser.add_argument("--incarnation", type=int, default=0)
     parser.add_argument("--store", action="store_true", help="hold put() objects; run no task")
     parser.add_argument(
@@ -116,7 +115,7 @@ def _wait_for_orders(args: argparse.Namespace) -> None:
     """
     import distributed  # noqa: F401 - the slow part, done ahead of time
 
-    from . import runtime  # noqa: F401
+    from .worker import tasks  # noqa: F401
 
     line = sys.stdin.readline()
     if not line.strip():

@@ -21,7 +21,7 @@ ReportExit = Callable[[int], dict[str, Any]]  # incarnation that exited -> {"res
 def launch(
     scheduler_address: str, actor_id: str, incarnation: int, env: dict[str, str], quiet: bool = False, name: str | None = None
 ) -> Process:
-    """Start a host process for ``actor_id`` (or a spare host, with ``actor_host.SPARE``)."""
+    """Start a host process for ``actor_id`` (or a spare host, with ``protocol.SPARE``)."""
     cmd = worker_command(
         scheduler_address,
         name=name or f"actor-{actor_id[:12]}-{incarnation}",

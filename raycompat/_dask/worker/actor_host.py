@@ -1,53 +1,55 @@
-"""The actor server inside an actor's own process (``process/actor_spawn`` starts that process).
+"""The actor host: the process that owns one actor instance and serves calls to it.
 
 Ray gives every actor its own process; Dask runs all actors of a worker on one thread and
 sends their calls over pooled connections, out of order. So each raycompat actor lives in its
-own *actor host*: a Dask worker process (so its results are ordinary Dask data that tasks can
-depend on) that is paused (so the scheduler never gives it tasks) and that serves the actor
-over one connection per caller handle. One TCP stream per handle keeps Ray's ordering promise
-by construction: calls are read, and started, in the order they were sent.
+own *actor host*: a Dask worker process (a HostWorker, so its results are ordinary Dask data
+that tasks can depend on, and the scheduler never gives it tasks) that serves the actor over
+one connection per caller handle. One TCP stream per handle keeps Ray's ordering promise by
+construction: calls are read, and started, in the order they were sent. Each call runs in the
+loop of calls.py, as a task does. Starting and restarting host processes is _dask/actor_host.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 import cloudpickle
 from dask.sizeof import sizeof
-from distributed import Worker
 from distributed.comm import CommClosedError
 from distributed.core import Status
 from distributed.protocol import to_serialize
 
-from .. import exceptions
-from . import dask_private, runtime, task_context
-from .task_context import TaskContext
-from .protocol import READY, RELEASE, SPARE, TERMINATE, ActorExit, ActorSpec, ErrorValue
+from ... import exceptions
+from .. import dask_private, task_context
+from ..protocol import (
+    ASSIGN_OP,
+    CONNECT_OP,
+    EXIT_OP,
+    READY,
+    RELEASE,
+    SPARE,
+    TERMINATE,
+    ActorSpec,
+    ErrorValue,
+)
+from ..task_context import TaskContext
+from . import calls
+from .output import flush_task_output
+from .tasks import unpack_args
 
 logger = logging.getLogger("raycompat")
 
-CONNECT_OP = "raycompat_actor_connect"
-EXIT_OP = "raycompat_actor_exit"
-ASSIGN_OP = "raycompat_actor_assign"
 INLINE_REPLY_LIMIT = 1024 * 1024  # results up to this size travel in the reply only
 RECORDS_INTERVAL = 0.2  # seconds between batches of task-stream records for the dashboard
-
-class _Exiting(Exception):
-    """A method called ``exit_actor()`` or ``sys.exit()``; carried as an ordinary exception,
-    which an event loop passes on (it stops on SystemExit)."""
-
-
-# -- inside the host process ---------------------------------------------------------------------
 
 
 class Host:
@@ -101,13 +103,10 @@ class Host:
         except exceptions.RayTaskError as exc:
             error = str(exc)
         except BaseException as exc:  # noqa: BLE001 - reported to every caller as ActorDiedError
-            error = str(runtime.wrap_exception(f"{spec.class_name}.__init__", exc))
-        self.init_error = error
+            error = str(calls.wrap_exception(f"{spec.class_name}.__init__", exc))
         if error is not None:
-            error = (
-                "The actor died because of an error raised in its creation task, " + error
-            )
-            self.init_error = error
+            error = "The actor died because of an error raised in its creation task, " + error
+        self.init_error = error
         await self.worker.scheduler.raycompat_actor_started(
             actor_id=self.actor_id, address=self.worker.address, pid=os.getpid(), error=error
         )
@@ -131,11 +130,11 @@ class Host:
         # The worker's client, made default: distributed.get_client() and Events work in methods.
         dask_private.worker_client(self.worker, timeout=30)
         with self._context(f"{spec.class_name}.__init__"):
-            args, kwargs = runtime.unpack_args(spec.args_blob, ())
+            args, kwargs = unpack_args(spec.args_blob, ())
             try:
                 return cls(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001
-                raise runtime.wrap_exception(f"{spec.class_name}.__init__", exc, self._actor_repr()) from None
+                raise calls.wrap_exception(f"{spec.class_name}.__init__", exc, self._actor_repr()) from None
 
     def _actor_repr(self) -> str:
         assert self.spec is not None
@@ -153,11 +152,14 @@ class Host:
             try:
                 yield
             finally:
-                runtime.flush_task_output()
+                flush_task_output()
 
     @property
     def class_name(self) -> str:
         return self.spec.class_name if self.spec else "Actor"
+
+    def _method_name(self, msg: dict[str, Any]) -> str:
+        return f"{self.spec.class_name}.{msg['method']}" if self.spec else str(msg["method"])
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -202,8 +204,7 @@ class Host:
             return self._when_calls_finish(True), start
         fn = getattr(self.instance, method, None)
         if fn is None:
-            class_name = self.spec.class_name if self.spec else "Actor"
-            return _failed(AttributeError(f"'{class_name}' actor has no method {method!r}."))
+            return _failed(AttributeError(f"'{self.class_name}' actor has no method {method!r}."))
         if self.is_async:
             assert self.actor_loop is not None
             future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._run_async(fn, msg), self.actor_loop))
@@ -216,65 +217,45 @@ class Host:
 
     def _when_calls_finish(self, value: Any = None) -> asyncio.Future[Any]:
         """A future that gives ``value`` once every call started so far has finished."""
-        calls = list(self.running)
+        started = list(self.running)
 
         async def finished() -> Any:
-            if calls:
-                await asyncio.wait(calls)
+            if started:
+                await asyncio.wait(started)
             return value
 
         return asyncio.ensure_future(finished())
 
+    def _call(self, msg: dict[str, Any]) -> calls.Call:
+        """The call ``msg`` asks for, with the retry rules its caller set."""
+        return calls.Call(
+            self._method_name(msg),
+            num_returns=msg["num_returns"],
+            max_retries=msg.get("max_retries", 0),
+            retry_exceptions=msg.get("retry_exceptions", False),
+            actor_repr=self._actor_repr(),
+        )
+
     def _run_sync(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
-        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
-        with self._context(name):
-            args, kwargs = runtime.unpack_args(msg["args"], ())
-            return self._call_user(name, fn, args, kwargs, msg)
+        call = self._call(msg)
+        with self._context(call.name):
+            return calls.run(call, fn, lambda: unpack_args(msg["args"], ()))
 
     async def _run_async(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
         assert self.semaphore is not None
-        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
+        call = self._call(msg)
         async with self.semaphore:
-            with self._context(name):
+            with self._context(call.name):
                 loop = asyncio.get_running_loop()
-                # Arguments may need get(), which blocks: resolve them off the event loop.
-                args, kwargs = await loop.run_in_executor(None, runtime.unpack_args, msg["args"], ())
-                attempt = 0
-                while True:
-                    try:
+                for attempt in calls.attempts(call):
+                    # Arguments may need get(), which blocks: resolve them off the event loop.
+                    args, kwargs = await loop.run_in_executor(None, unpack_args, msg["args"], ())
+                    with attempt:
                         result = fn(*args, **kwargs)
                         if inspect.isawaitable(result):
                             result = await result
-                        return runtime.check_result(name, result, msg["num_returns"])
-                    except BaseException as exc:  # noqa: BLE001
-                        error = self._outcome(name, exc, attempt, msg)
-                        if error is None:
-                            attempt += 1
-                            continue
-                        raise error from None
-
-    def _outcome(self, name: str, exc: BaseException, attempt: int, msg: dict[str, Any]) -> BaseException | None:
-        """What a call that raised ``exc`` raises, or None to run it again (``retry_exceptions``)."""
-        if isinstance(exc, exceptions.RayError):
-            return exc  # a failed nested call or argument: as it is
-        if isinstance(exc, (SystemExit, ActorExit)):
-            return _Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()")
-        if attempt < msg.get("max_retries", 0) and runtime._should_retry(msg.get("retry_exceptions", False), exc):
-            return None
-        return runtime.wrap_exception(name, exc, self._actor_repr())
-
-    def _call_user(self, name: str, fn: Callable[..., Any], args: Any, kwargs: Any, msg: dict[str, Any]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                result = fn(*args, **kwargs)
-                return runtime.check_result(name, result, msg["num_returns"])
-            except BaseException as exc:  # noqa: BLE001
-                error = self._outcome(name, exc, attempt, msg)
-                if error is None:
-                    attempt += 1
-                    continue
-                raise error from None
+                        return calls.check_result(call.name, result, call.num_returns)
+        raise AssertionError("unreachable: each try returns or raises")
 
     async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: dict[str, Any], started: Any) -> None:
         future, start = started
@@ -283,7 +264,7 @@ class Host:
         try:
             try:
                 result = await future
-            except _Exiting as exc:  # the method ended the actor
+            except calls.Exiting as exc:  # the method ended the actor
                 exiting = True
                 self.killed = f"The actor is dead because its method {msg['method']} called {exc}."
                 raise exceptions.ActorDiedError(self.killed) from None
@@ -302,11 +283,14 @@ class Host:
         if reply["status"] == "ok" and not all(small):
             # Large results stay here as Dask data, known to the scheduler before the reply.
             # Small ones and errors travel in the reply only; the caller stores them in the
-            # cluster if its ref ever leaves the process (driver.reduce_ref).
+            # cluster if its ref ever leaves the process (refs.reduce_ref).
             self.worker.update_data(data=dict(zip(keys, values)))
             await self._register(keys, values, msg["client"])
-        async with write_lock:
-            await comm.write(reply)
+        try:
+            async with write_lock:
+                await comm.write(reply)
+        except CommClosedError:  # the caller went away (its driver ended): no one to tell
+            pass
         if msg["method"] == RELEASE:
             reply = await self.worker.scheduler.raycompat_actor_release(actor_id=self.actor_id)
             if reply and reply.get("state") == "dead":
@@ -321,7 +305,7 @@ class Host:
 
     def _record(self, keys: list[str], msg: dict[str, Any], start: float, stop: float) -> None:
         """Note the call for the dashboard's task stream; sent in batches (_send_records)."""
-        name = f"{self.spec.class_name}.{msg['method']}" if self.spec else msg["method"]
+        name = self._method_name(msg)
         for key in keys:
             self.records.append({"key": key, "name": name, "start": start, "stop": stop})
         if self.records_sender is None or self.records_sender.done():
@@ -360,35 +344,6 @@ def _failed(exc: BaseException) -> tuple[asyncio.Future[Any], float]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     future.set_exception(exc)
     return future, time.time()
-
-
-class HostWorker(Worker):
-    """A Dask worker that is never "running", so the scheduler never gives it a task.
-
-    It registers while still starting and turns "paused" instead of "running" afterwards;
-    paused workers keep their data and serve it to others. Dask serves a paused worker's data
-    one transfer at a time, to relieve its memory; a host is paused only to get no task, so
-    while it serves data it counts as running and serves as many transfers as any worker.
-    """
-
-    @property
-    def status(self) -> Status:
-        status: Status = Worker.status.fget(self)  # type: ignore[attr-defined]
-        return Status.running if status == Status.paused and _SERVING_DATA.get() else status
-
-    @status.setter
-    def status(self, value: Status) -> None:
-        Worker.status.fset(self, Status.paused if value == Status.running else value)  # type: ignore[attr-defined]
-
-    async def get_data(self, comm: Any, keys: Any, who: str | None = None, serializers: Any = None) -> Any:
-        token = _SERVING_DATA.set(True)  # seen by this request only: heartbeats still say "paused"
-        try:
-            return await Worker.get_data(self, comm, keys, who, serializers)
-        finally:
-            _SERVING_DATA.reset(token)
-
-
-_SERVING_DATA = contextvars.ContextVar("raycompat_serving_data", default=False)
 
 
 def setup(worker: Any, actor_id: str, incarnation: int) -> Host:

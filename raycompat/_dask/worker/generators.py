@@ -1,7 +1,8 @@
 """The worker's side of generator tasks: every yielded value becomes a Dask key of its own.
 
-The task runs the user's generator in its worker. For each value it stores the value in that
-worker (``Worker.update_data``) and files the key in the scheduler's mailbox
+A generator task's Dask function is ``run_generator_task``: ``run_task`` that drains the
+generator the user's function returns, in its worker. For each value it stores the value in
+that worker (``Worker.update_data``) and files the key in the scheduler's mailbox
 (``scheduler/generators.py``), which makes the key Dask data wanted by the consumer's client.
 An error raised by the generator becomes the next item (reading it raises the error), as in Ray.
 """
@@ -15,10 +16,16 @@ from typing import Any
 
 from dask.sizeof import sizeof
 
-from .. import exceptions
-from . import runtime
-from .protocol import ErrorValue, TaskSpec
-from .refs import DynamicObjectRefGenerator, ObjectRef
+from ... import exceptions
+from ..protocol import ErrorValue, TaskSpec
+from ..refs import DynamicObjectRefGenerator, ObjectRef
+from . import tasks
+from .calls import check_result, wrap_exception
+
+
+def run_generator_task(spec_blob: bytes, *deps: Any) -> Any:
+    """Run one generator task inside a Dask worker thread, storing each yielded value as a key."""
+    return tasks.run(spec_blob, deps, drain)
 
 
 def drain(spec: TaskSpec, result: Any) -> Any:
@@ -28,8 +35,8 @@ def drain(spec: TaskSpec, result: Any) -> Any:
     """
     gen_spec = spec.generator
     assert gen_spec is not None
-    worker = runtime.ensure_setup()
-    task_key = runtime.current_key() or f"{spec.name}-generator"
+    worker = tasks.ensure_setup()
+    task_key = tasks.current_key() or f"{spec.name}-generator"
     stream = task_key if gen_spec.mode == "streaming" else None
     keys: list[str] = []
     for value in _values(spec, result):
@@ -51,7 +58,7 @@ def _values(spec: TaskSpec, result: Any) -> Any:
             f"Task {spec.name!r} was run with num_returns={spec.generator.mode!r} but returned "
             f"{type(result).__name__}, not a generator. Use `yield` in the function, or drop num_returns."
         )
-        yield ErrorValue(runtime.wrap_exception(spec.name, error))
+        yield ErrorValue(wrap_exception(spec.name, error))
         return
     while True:
         try:
@@ -59,17 +66,17 @@ def _values(spec: TaskSpec, result: Any) -> Any:
         except StopIteration:
             return
         except BaseException as exc:  # noqa: BLE001 - the error is the stream's last item
-            if runtime._is_cancel(exc):
-                raise exceptions.TaskCancelledError(runtime.current_key()) from None
+            if tasks.is_cancel(exc):
+                raise exceptions.TaskCancelledError(tasks.current_key()) from None
             if isinstance(exc, exceptions.RayTaskError):
                 yield ErrorValue(exc)
             else:
-                yield ErrorValue(runtime.wrap_exception(spec.name, exc))
+                yield ErrorValue(wrap_exception(spec.name, exc))
             return
         try:
-            runtime.check_result(spec.name, value, 1)
+            check_result(spec.name, value, 1)
         except TypeError as exc:
-            yield ErrorValue(runtime.wrap_exception(spec.name, exc))
+            yield ErrorValue(wrap_exception(spec.name, exc))
             return
         yield value
 
