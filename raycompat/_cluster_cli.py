@@ -30,7 +30,7 @@ DEFAULT_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8265
 START_TIMEOUT = 90.0
 NODE_MAIN = "raycompat._dask.process.node_main"  # the module a node process runs
-WORKER_MAIN = "raycompat._dask.worker_main"
+WORKER_MAIN = "raycompat._dask.worker.main"
 
 
 class CommandError(Exception):

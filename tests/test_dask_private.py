@@ -12,6 +12,7 @@ import inspect
 import pickle
 import threading
 import time
+import urllib.request
 import uuid
 
 import cloudpickle
@@ -22,7 +23,8 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.diagnostics.task_stream import TaskStreamPlugin, rectangles
 from distributed.scheduler import TaskState
 
-from raycompat._dask import dask_private, queueing
+from raycompat._dask import dask_private
+from raycompat._dask.scheduler import queueing
 from raycompat._dask.protocol import CRASHES
 from raycompat._dask.scheduler.actor_registry import ActorRegistry
 from raycompat._dask.scheduler.generators import GeneratorMailbox
@@ -230,13 +232,84 @@ def test_update_data_makes_a_worker_value_dask_data(local):
     future = Future(key, client)  # first, as binding.bind does: the scheduler reports to it
 
     def store() -> None:
-        worker.update_data(data={key: 42}, stimulus_id="test-store")
+        dask_private.store_in_worker(worker, {key: 42})
         dask_private.update_data(scheduler, {key: [worker.address]}, {key: 28}, client.id)
 
     _in_loop(cluster, store)
     assert scheduler.tasks[key].state == "memory"
     assert client.id in {cs.client_key for cs in scheduler.tasks[key].who_wants}
     assert future.result(timeout=30) == 42
+
+
+def test_free_in_worker_drops_a_key_the_scheduler_never_knew(local):
+    cluster, _, worker, _ = local
+    key = f"unknown-{uuid.uuid4().hex}"
+    _in_loop(cluster, dask_private.store_in_worker, worker, {key: 1})
+    assert key in worker.data
+    _in_loop(cluster, dask_private.free_in_worker, worker, [key])
+    _until(lambda: key not in worker.data)
+
+
+def test_worker_task_has_the_annotations_and_resources_of_the_running_task(local):
+    _, _, _, client = local
+
+    def own_record() -> tuple[dict, dict]:
+        ts = dask_private.worker_task(get_worker(), dask_private.running_task_key())
+        return dict(ts.annotations or {}), dict(ts.resource_restrictions or {})
+
+    with dask.annotate(marker="seen"):
+        future = client.submit(own_record, pure=False)
+    assert future.result(timeout=30) == ({"marker": "seen"}, {})
+
+
+def test_a_paused_worker_holds_and_serves_data_but_runs_no_task():
+    status = inspect.getattr_static(Worker, "status")
+    assert isinstance(status, property) and status.fset is not None
+    assert list(inspect.signature(Worker.get_data).parameters)[:5] == ["self", "comm", "keys", "who", "serializers"]
+    with LocalCluster(n_workers=0, processes=False, **NO_DASHBOARD) as cluster:
+        with Client(cluster, set_as_default=False) as client:
+            paused = cluster.sync(_start_worker, dask_private.PausedWorker, cluster.scheduler_address)
+            try:
+                _until(lambda: cluster.scheduler.workers.get(paused.address) is not None)
+                assert cluster.scheduler.workers[paused.address].status.name == "paused"
+                key = f"held-{uuid.uuid4().hex}"
+                stored = Future(key, client)
+
+                def hold() -> None:  # as the object store holds a put
+                    dask_private.store_in_worker(paused, {key: 7})
+                    dask_private.update_data(cluster.scheduler, {key: [paused.address]}, {key: 28}, client.id)
+
+                _in_loop(cluster, hold)
+                future = client.submit(_inc, stored, pure=False)
+                running = cluster.sync(_start_worker, Worker, cluster.scheduler_address)
+                try:
+                    assert future.result(timeout=30) == 8  # ran on the running worker, with the data served
+                    assert cluster.scheduler.tasks[future.key].who_has == {cluster.scheduler.workers[running.address]}
+                finally:
+                    cluster.sync(running.close)
+            finally:
+                cluster.sync(paused.close)
+
+
+async def _start_worker(cls, address):
+    return await cls(address, nthreads=1, dashboard=False)
+
+
+def test_http_pages_can_be_added_and_removed_and_the_dashboard_connected():
+    from distributed.dashboard import scheduler as dashboard
+    from tornado import web
+
+    assert list(inspect.signature(dashboard.connect).parameters)[:3] == ["application", "http_server", "scheduler"]
+    with LocalCluster(n_workers=0, processes=False, **NO_DASHBOARD) as cluster:
+        scheduler = cluster.scheduler
+        pages = web.Application([])
+        _in_loop(cluster, dask_private.add_http_pages, scheduler, pages)
+        assert pages in scheduler.http_application.applications
+        _in_loop(cluster, dask_private.remove_http_pages, scheduler, pages)
+        assert pages not in scheduler.http_application.applications
+        _in_loop(cluster, dask_private.connect_dashboard, scheduler, dashboard)
+        with urllib.request.urlopen(f"http://127.0.0.1:{scheduler.http_server.port}/status", timeout=30) as page:
+            assert page.status == 200 and b"bokeh" in page.read().lower()
 
 
 def test_client_desires_keys_keeps_a_key_for_another_client(local):

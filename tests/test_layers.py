@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,15 +29,23 @@ def test_the_import_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_an_upward_import_breaks_the_contract(tmp_path):
+@pytest.mark.parametrize(
+    ("module", "upward", "chain"),
+    [
+        ("_dask/fetch.py", "from .. import _session", "raycompat._dask.fetch -> raycompat._session"),
+        ("_dask/scheduler/keys.py", "from .. import refs", "raycompat._dask.scheduler.keys -> raycompat._dask.refs"),
+    ],
+    ids=["backend-to-front-end", "scheduler-to-driver-side"],
+)
+def test_an_upward_import_breaks_the_contract(tmp_path, module, upward, chain):
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "raycompat", copy / "raycompat", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
-    fetch = copy / "raycompat" / "_dask" / "fetch.py"
-    fetch.write_text(fetch.read_text() + "\nfrom .. import _session  # upward: the backend reaching the front end\n")
+    path = copy / "raycompat" / module
+    path.write_text(path.read_text() + f"\n{upward}  # upward\n")
     result = _lint(copy)
     assert result.returncode != 0
-    assert "raycompat._dask.fetch -> raycompat._session" in result.stdout
+    assert chain in result.stdout
 
 
 def test_the_package_has_no_import_cycle():

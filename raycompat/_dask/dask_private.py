@@ -7,14 +7,19 @@ used here, so a change fails loudly instead of turning a feature silently off.
 
 from __future__ import annotations
 
+import contextvars
 import io
+import time
 import types
 from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
+from distributed import Worker
+from distributed.core import Status
 from distributed.worker import thread_state
+from distributed.worker_state_machine import FreeKeysEvent
 
 # Seconds between batches on every Dask stream we control. Dask batches the messages of its
 # long-lived streams and waits before each batch: 10 ms from a client to the scheduler, 5 ms
@@ -95,6 +100,69 @@ def gather(client: Any, futures: list[Any]) -> list[Any]:
     would change it for every other reader; Ray gives each reader its own copy.
     """
     return client.sync(client._gather, futures)  # type: ignore[no-any-return]
+
+
+# -- in a worker ---------------------------------------------------------------------------------
+
+
+def worker_task(worker: Any, key: str) -> Any:
+    """The worker's record of task ``key`` (its annotations, its resource restrictions), or None.
+
+    Private: ``Worker.state.tasks``, the worker state machine's table; a running task has no
+    public way to read its own annotations or the resources Dask reserved for it.
+    """
+    return worker.state.tasks.get(key)
+
+
+def store_in_worker(worker: Any, data: dict[str, Any]) -> None:
+    """Keep ``data`` in this worker as Dask data under its keys (the scheduler is told apart).
+
+    Private: ``Worker.update_data``, the handler behind ``scatter``, called in the worker for
+    values made outside a task (an actor call's results, a generator's items, a put).
+    """
+    worker.update_data(data=data, stimulus_id=f"raycompat-store-{time.time()}")
+
+
+def free_in_worker(worker: Any, keys: list[str]) -> None:
+    """Drop ``keys`` that this worker stored but no one will read (a closed generator's items).
+
+    Private: ``distributed.worker_state_machine.FreeKeysEvent`` and ``Worker.handle_stimulus``;
+    the scheduler frees keys only once it knows them, and these it never will.
+    """
+    worker.handle_stimulus(FreeKeysEvent(keys=keys, stimulus_id=f"raycompat-free-{time.time()}"))
+
+
+_SERVING_DATA = contextvars.ContextVar("raycompat_serving_data", default=False)
+
+
+class PausedWorker(Worker):
+    """A Dask worker that is never "running", so the scheduler never gives it a task.
+
+    It registers while still starting and turns "paused" instead of "running" afterwards;
+    paused workers keep their data and serve it to others. Dask serves a paused worker's data
+    one transfer at a time, to relieve its memory; a worker paused only to get no task counts
+    as running while it serves data, and serves as many transfers as any worker.
+
+    Private: overriding ``Worker.status`` (a property) and ``Worker.get_data`` (the handler
+    that serves data). Dask has no "hold data, run nothing" worker: a worker with no threads
+    cannot start, and a resource no task asks for still lets every task in.
+    """
+
+    @property
+    def status(self) -> Status:
+        status: Status = Worker.status.fget(self)  # type: ignore[attr-defined]
+        return Status.running if status == Status.paused and _SERVING_DATA.get() else status
+
+    @status.setter
+    def status(self, value: Status) -> None:
+        Worker.status.fset(self, Status.paused if value == Status.running else value)  # type: ignore[attr-defined]
+
+    async def get_data(self, comm: Any, keys: Any, who: str | None = None, serializers: Any = None) -> Any:
+        token = _SERVING_DATA.set(True)  # seen by this request only: heartbeats still say "paused"
+        try:
+            return await Worker.get_data(self, comm, keys, who, serializers)
+        finally:
+            _SERVING_DATA.reset(token)
 
 
 # -- in the scheduler ----------------------------------------------------------------------------
@@ -178,6 +246,29 @@ def queue_every_task_until_a_slot_opens(scheduler: Any, predicate: Callable[[Any
     finds root-ish, by a heuristic about task groups, and offers no setting to widen it.
     """
     scheduler.is_rootish = predicate
+
+
+def add_http_pages(scheduler: Any, application: Any) -> None:
+    """Serve ``application``'s pages from the scheduler's HTTP server, after those it has.
+
+    Private: ``Scheduler.http_application`` (distributed's ``RoutingApplication``) and its
+    ``add_application``; Dask adds its own pages only when the scheduler starts.
+    """
+    scheduler.http_application.add_application(application)
+
+
+def remove_http_pages(scheduler: Any, application: Any) -> None:
+    """Stop serving the pages that ``add_http_pages`` added. Private: as ``add_http_pages``."""
+    scheduler.http_application.applications.remove(application)
+
+
+def connect_dashboard(scheduler: Any, dashboard: Any) -> None:
+    """Add Dask's Bokeh dashboard to a scheduler that started without it.
+
+    Private: ``distributed.dashboard.scheduler.connect``, which the scheduler calls at start
+    only; raycompat loads Bokeh after ``init()`` returns (scheduler/dashboard.py says why).
+    """
+    dashboard.connect(scheduler.http_application, scheduler.http_server, scheduler)
 
 
 # -- cloudpickle ---------------------------------------------------------------------------------

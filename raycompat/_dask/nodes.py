@@ -21,7 +21,7 @@ from typing import Any
 from distributed.comm import get_address_host
 from distributed.utils import get_ip
 
-from . import task_context
+from . import dask_private, task_context
 
 logger = logging.getLogger("raycompat")
 
@@ -199,7 +199,7 @@ def task_resources(key: str | None) -> dict[str, float] | None:
     worker = current_worker()
     if worker is None or key is None:
         return None
-    ts = worker.state.tasks.get(key)
+    ts = dask_private.worker_task(worker, key)
     if ts is None or not ts.resource_restrictions:
         return None
     return {k: float(v) for k, v in ts.resource_restrictions.items() if v}

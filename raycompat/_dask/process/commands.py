@@ -28,7 +28,7 @@ def worker_command(
     cmd = [
         sys.executable,
         "-m",
-        "raycompat._dask.worker_main",
+        "raycompat._dask.worker.main",
         scheduler_address,
         "--name",
         name,

@@ -3,7 +3,7 @@
 Why not ``distributed.LocalCluster``: it starts workers with multiprocessing's spawn, which
 re-imports the user's script in every worker. Ray scripts call ``ray.init()`` at top level with
 no ``if __name__ == "__main__"`` guard, so each worker would run the whole script again. Here
-each worker is a fresh ``python -m raycompat._dask.worker_main`` process that never imports the
+each worker is a fresh ``python -m raycompat._dask.worker.main`` process that never imports the
 script. The cluster's supervisor restarts a worker process that dies (a crash, or
 ``cancel(force=True)``), so the cluster keeps its CPU slots, as a Ray node keeps its worker pool;
 it also restarts actor hosts while their actor may restart.
@@ -23,9 +23,10 @@ from distributed import Scheduler
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
-from .. import dashboard, dask_private
+from .. import dask_private
+from ..scheduler import dashboard
 from ..protocol import SPARE
-from ..queueing import queue_until_a_slot_opens
+from ..scheduler.queueing import queue_until_a_slot_opens
 from . import actor_spawn, commands
 from .commands import LOCALHOST, worker_command, worker_env
 from .supervisor import Process, Supervisor, stop
@@ -228,7 +229,7 @@ class EmbeddedCluster:
         if self._quick_deaths[name] >= QUICK_DEATHS:
             logger.error(
                 "raycompat worker %s keeps exiting right after it starts; not restarting "
-                "it. Run `python -m raycompat._dask.worker_main %s` to see why.",
+                "it. Run `python -m raycompat._dask.worker.main %s` to see why.",
                 name,
                 self.scheduler_address,
             )

@@ -31,7 +31,7 @@ from distributed.core import rpc
 from distributed.utils import get_ip
 
 from .. import settings, tls
-from ..queueing import queue_until_a_slot_opens
+from ..scheduler.queueing import queue_until_a_slot_opens
 from . import commands
 from .supervisor import Process, Supervisor, stop
 

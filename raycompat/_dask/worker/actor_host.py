@@ -284,7 +284,7 @@ class Host:
             # Large results stay here as Dask data, known to the scheduler before the reply.
             # Small ones and errors travel in the reply only; the caller stores them in the
             # cluster if its ref ever leaves the process (refs.reduce_ref).
-            self.worker.update_data(data=dict(zip(keys, values)))
+            dask_private.store_in_worker(self.worker, dict(zip(keys, values)))
             await self._register(keys, values, msg["client"])
         try:
             async with write_lock:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from typing import Any
 
 from dask.sizeof import sizeof
+from distributed.utils import sync
 
 from ... import exceptions
+from .. import dask_private
 from ..protocol import ErrorValue, TaskSpec
 from ..refs import DynamicObjectRefGenerator, ObjectRef
 from . import tasks
@@ -95,24 +96,19 @@ def _sync_iter(agen: Any) -> Any:
 
 
 def _store(worker: Any, stream: str | None, index: int, key: str, value: Any, client: str) -> None:
-    from distributed.utils import sync
-    from distributed.worker_state_machine import FreeKeysEvent
-
     async def store() -> None:
-        worker.update_data(data={key: value}, stimulus_id=f"raycompat-generator-{time.time()}")
+        dask_private.store_in_worker(worker, {key: value})
         filed = await worker.scheduler.raycompat_generator_item(
             stream=stream, index=index, key=key, worker=worker.address, nbytes=sizeof(value), client=client
         )
         if not filed:  # the consumer is gone: do not keep the value
-            worker.handle_stimulus(FreeKeysEvent(keys=[key], stimulus_id=f"raycompat-generator-closed-{time.time()}"))
+            dask_private.free_in_worker(worker, [key])
 
     sync(worker.loop, store)
 
 
 def _end(worker: Any, stream: str, count: int) -> None:
     """Tell the mailbox that ``stream`` ended after ``count`` items."""
-    from distributed.utils import sync
-
     async def end() -> None:
         await worker.scheduler.raycompat_generator_end(stream=stream, count=count)
 

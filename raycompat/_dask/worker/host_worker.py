@@ -9,43 +9,16 @@ places data on running workers.
 
 from __future__ import annotations
 
-import contextvars
 from typing import Any
 
 from dask.sizeof import sizeof
-from distributed import Worker
-from distributed.core import Status
+
+from .. import dask_private
 
 PUT_OP = "raycompat_store_put"
 
 
-class HostWorker(Worker):
-    """A Dask worker that is never "running", so the scheduler never gives it a task.
-
-    It registers while still starting and turns "paused" instead of "running" afterwards;
-    paused workers keep their data and serve it to others. Dask serves a paused worker's data
-    one transfer at a time, to relieve its memory; a host is paused only to get no task, so
-    while it serves data it counts as running and serves as many transfers as any worker.
-    """
-
-    @property
-    def status(self) -> Status:
-        status: Status = Worker.status.fget(self)  # type: ignore[attr-defined]
-        return Status.running if status == Status.paused and _SERVING_DATA.get() else status
-
-    @status.setter
-    def status(self, value: Status) -> None:
-        Worker.status.fset(self, Status.paused if value == Status.running else value)  # type: ignore[attr-defined]
-
-    async def get_data(self, comm: Any, keys: Any, who: str | None = None, serializers: Any = None) -> Any:
-        token = _SERVING_DATA.set(True)  # seen by this request only: heartbeats still say "paused"
-        try:
-            return await Worker.get_data(self, comm, keys, who, serializers)
-        finally:
-            _SERVING_DATA.reset(token)
-
-
-_SERVING_DATA = contextvars.ContextVar("raycompat_serving_data", default=False)
+HostWorker = dask_private.PausedWorker  # never given a task; serves its data like any worker
 
 
 def accept_puts(worker: Any) -> None:
@@ -53,7 +26,7 @@ def accept_puts(worker: Any) -> None:
 
     async def put(comm: Any = None, data: dict[str, Any] | None = None, client: str = "") -> None:
         data = data or {}
-        worker.update_data(data=data)
+        dask_private.store_in_worker(worker, data)
         await worker.scheduler.update_data(
             who_has={key: [worker.address] for key in data},
             nbytes={key: sizeof(value) for key, value in data.items()},

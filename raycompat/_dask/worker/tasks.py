@@ -183,7 +183,7 @@ def _crashes_so_far(key: str | None) -> int:
     worker = task_context.this_worker()
     if key is None or worker is None:
         return 0
-    ts = worker.state.tasks.get(key)
+    ts = dask_private.worker_task(worker, key)
     annotations = getattr(ts, "annotations", None) or {}
     return int(annotations.get(CRASHES, 0))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dask_private
+from .. import dask_private
 
 # Inputs up to this size move to the free worker; larger ones keep Dask's choice by locality.
 SMALL_INPUTS = 1024 * 1024

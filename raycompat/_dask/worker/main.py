@@ -1,4 +1,4 @@
-"""Entry point of a raycompat worker process: ``python -m raycompat._dask.worker_main ADDRESS``.
+"""Entry point of a raycompat worker process: ``python -m raycompat._dask.worker.main ADDRESS``.
 
 It runs one plain Dask worker (no nanny: the embedded cluster's supervisor, or the actor's
 creator, plays that part) and exits when the process that started it dies, so a killed driver
@@ -16,7 +16,11 @@ import os
 import threading
 import time
 
-from .. import _alias
+from distributed import Worker
+
+from ... import _alias
+from .. import settings
+from . import actor_host, host_worker, tasks
 
 LOCALHOST = "127.0.0.1"
 
@@ -47,17 +51,8 @@ class _QuietExpectedErrors(logging.Filter):
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from distributed import Worker
-
-    from . import settings
-    from .worker import tasks
-
     settings.scoped(settings.DATA_HOLDER if args.actor_id or args.store else settings.WORKER)
-    worker_class = Worker
-    if args.actor_id or args.store:
-        from .worker.host_worker import HostWorker
-
-        worker_class = HostWorker
+    worker_class = host_worker.HostWorker if args.actor_id or args.store else Worker
     worker = worker_class(
         args.scheduler,
         name=args.name,
@@ -70,12 +65,8 @@ async def _serve(args: argparse.Namespace) -> None:
     await worker
     tasks.setup_worker(worker)
     if args.actor_id:
-        from .worker import actor_host
-
         actor_host.setup(worker, args.actor_id, args.incarnation)
     else:  # task workers and the object store take large put() objects
-        from .worker import host_worker
-
         host_worker.accept_puts(worker)
     await worker.finished()
 
@@ -110,13 +101,9 @@ def main(argv: list[str] | None = None) -> None:
 def _wait_for_orders(args: argparse.Namespace) -> None:
     """A standby worker: imported and ready, it starts when told its name and resources.
 
-    Starting Python and importing Dask takes about a second; a standby replaces a dead worker
-    in a few milliseconds. End of input (our parent is gone) means exit.
+    Starting Python and importing Dask (this module's imports) takes about a second; a standby
+    replaces a dead worker in a few milliseconds. End of input (our parent is gone) means exit.
     """
-    import distributed  # noqa: F401 - the slow part, done ahead of time
-
-    from .worker import tasks  # noqa: F401
-
     line = sys.stdin.readline()
     if not line.strip():
         raise SystemExit(0)

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from tornado import web
 
+from .. import dask_private
+
 logger = logging.getLogger(__name__)
 
 WAIT_S = 30.0
@@ -43,13 +45,13 @@ def defer(scheduler: Any) -> Callable[[], None]:
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
     waiting = web.Application([(r"/(.*)", _WaitForDashboard, {"ready": ready})])
-    scheduler.http_application.add_application(waiting)
+    dask_private.add_http_pages(scheduler, waiting)
 
     def connect(dashboard: Any) -> None:
-        scheduler.http_application.applications.remove(waiting)
+        dask_private.remove_http_pages(scheduler, waiting)
         try:
             if dashboard is not None and scheduler.status.name not in ("closing", "closed"):
-                dashboard.connect(scheduler.http_application, scheduler.http_server, scheduler)
+                dask_private.connect_dashboard(scheduler, dashboard)
         finally:
             ready.set()
 
