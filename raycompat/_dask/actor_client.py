@@ -13,6 +13,7 @@ import concurrent.futures
 import itertools
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
@@ -22,7 +23,7 @@ from .. import exceptions
 from .backend import Backend
 from .binding import new_key
 from .packing import function_blob, pack_args
-from .protocol import CONNECT_OP, RELEASE, ActorSpec, CallOutcome
+from .protocol import CONNECT_OP, RELEASE, ActorSpec, Call, CallOutcome, Reply
 from .refs import ObjectRef
 from .process import actor_spawn
 
@@ -196,8 +197,8 @@ class Channel:
         self.class_name = class_name
         self.max_task_retries = max_task_retries
         self.loop = backend.client.loop.asyncio_loop
-        self.queue: asyncio.Queue[dict[str, Any]] | None = None
-        self.pending: dict[int, dict[str, Any]] = {}
+        self.queue: asyncio.Queue[_Sent] | None = None
+        self.pending: dict[int, _Sent] = {}
         self.comm: Any = None
         self.incarnation = -1  # of the host we talk to
         self.failed_incarnation = -1  # newest incarnation whose connection broke
@@ -226,27 +227,13 @@ class Channel:
             ref._call = outcome
             refs.append(ref)
         retries = self.max_task_retries if max_task_retries is None else max_task_retries
-        item = {
-            "msg": {
-                "method": method,
-                "args": args_blob,
-                "keys": keys,
-                "num_returns": num_returns,
-                "client": client.id,
-                "max_retries": 0,
-                "retry_exceptions": False,
-            },
-            "outcomes": outcomes,
-            "retries": retries,
-            "keepalive": nested,
-        }
+        call = Call(method, args_blob, keys, num_returns, client.id)
         if retry_exceptions:
-            item["msg"]["max_retries"] = retries
-            item["msg"]["retry_exceptions"] = retry_exceptions
-        self.loop.call_soon_threadsafe(self._enqueue, item)
+            call.max_retries, call.retry_exceptions = retries, retry_exceptions
+        self.loop.call_soon_threadsafe(self._enqueue, _Sent(call, outcomes, retries, nested))
         return refs
 
-    def _enqueue(self, item: dict[str, Any]) -> None:
+    def _enqueue(self, item: _Sent) -> None:
         if self.queue is None:
             self.queue = asyncio.Queue()
         self.queue.put_nowait(item)
@@ -281,11 +268,9 @@ class Channel:
                 continue
             msgs = []
             for it in batch:
-                call_id = next(self.ids)
-                it["msg"]["call"] = call_id
-                it["msg"]["incarnation"] = self.incarnation
-                self.pending[call_id] = it
-                msgs.append(it["msg"])
+                it.call.call, it.call.incarnation = next(self.ids), self.incarnation
+                self.pending[it.call.call] = it
+                msgs.append(vars(it.call))
             try:
                 await self.comm.write(msgs)
             except Exception:
@@ -313,18 +298,19 @@ class Channel:
     async def _read_loop(self, comm: Any) -> None:
         try:
             while True:
-                reply = await comm.read()
-                item = self.pending.pop(reply["call"], None)
+                reply = Reply(**await comm.read())
+                item = self.pending.pop(reply.call, None)
                 if item is None:
                     continue
-                if reply["status"] == "stale":
+                if reply.stale:
                     self._resend([item])
-                elif reply["status"] == "error":
-                    _fail(item, reply["error"])
+                elif reply.error is not None:
+                    _fail(item, reply.error)
                 else:
-                    for outcome, value, inline in zip(item["outcomes"], reply["values"], reply["inline"]):
+                    assert reply.values is not None and reply.inline is not None
+                    for outcome, value, inline in zip(item.outcomes, reply.values, reply.inline):
                         outcome.set_result(CallOutcome(bool(inline), value))
-                    item["keepalive"] = None
+                    item.keepalive = None
         except Exception:
             if comm is self.comm:
                 await self._connection_lost()
@@ -355,7 +341,7 @@ class Channel:
         for it in lost:
             if dead:
                 _fail(it, died_error(info, self.actor_id, self.class_name))
-            elif it["retries"] != 0:
+            elif it.retries != 0:
                 retry.append(it)
             else:
                 _fail(it, exceptions.ActorUnavailableError(
@@ -365,26 +351,36 @@ class Channel:
                 ))
         self._resend(retry)
 
-    def _resend(self, items: list[dict[str, Any]]) -> None:
+    def _resend(self, items: list[_Sent]) -> None:
         """Put calls back at the front of the queue, in their order."""
         assert self.queue is not None
         rest = []
         while not self.queue.empty():
             rest.append(self.queue.get_nowait())
         for it in items:
-            if it["retries"] > 0:
-                it["retries"] -= 1
+            if it.retries > 0:
+                it.retries -= 1
         for it in [*items, *rest]:
             self.queue.put_nowait(it)
         if self.sender is None or self.sender.done():
             self.sender = asyncio.ensure_future(self._send_loop())
 
 
-def _fail(item: dict[str, Any], exc: BaseException) -> None:
-    for outcome in item["outcomes"]:
+@dataclass
+class _Sent:
+    """A call on its way: what the caller waits on, and what it keeps until the reply."""
+
+    call: Call
+    outcomes: list[concurrent.futures.Future[CallOutcome]]  # one per result ref
+    retries: int  # times it may be sent again if the host dies (-1: no limit)
+    keepalive: list[ObjectRef[Any]] | None  # refs in its arguments, held until it ran
+
+
+def _fail(item: _Sent, exc: BaseException) -> None:
+    for outcome in item.outcomes:
         if not outcome.done():
             outcome.set_exception(exc)
-    item["keepalive"] = None
+    item.keepalive = None
 
 
 def died_error(info: dict[str, Any] | None, actor_id: str, class_name: str) -> exceptions.ActorDiedError:

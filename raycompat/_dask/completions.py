@@ -22,9 +22,37 @@ if TYPE_CHECKING:
     from .refs import ObjectRef
 
 
+# How often a wait in the main thread wakes up. Ctrl-C may reach any thread of the process,
+# and Python raises KeyboardInterrupt in the main thread only when that thread runs again: a
+# lock wait without a timeout would sleep through it.
+SIGNAL_SLICE = 0.2
+
+
 def remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (a ``time.monotonic()`` value); None for no deadline."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _slice(left: float | None) -> float | None:
+    """How long one blocking wait may last: in the main thread, at most ``SIGNAL_SLICE``."""
+    if threading.current_thread() is not threading.main_thread():
+        return left
+    return SIGNAL_SLICE if left is None else min(left, SIGNAL_SLICE)
+
+
+def wait_futures(
+    futures: Iterable[concurrent.futures.Future[Any]], deadline: float | None = None, *, first: bool = False
+) -> set[concurrent.futures.Future[Any]]:
+    """Wait until all of ``futures`` are done (the first of them, with ``first``) or ``deadline``
+    passes; return those not done. Ctrl-C raises KeyboardInterrupt here at once."""
+    pending = set(futures)
+    when = concurrent.futures.FIRST_COMPLETED if first else concurrent.futures.ALL_COMPLETED
+    while pending:
+        left = remaining(deadline)
+        done, pending = concurrent.futures.wait(pending, timeout=_slice(left), return_when=when)
+        if (first and done) or left == 0:
+            break
+    return pending
 
 
 class Completions:
@@ -98,8 +126,10 @@ class Completions:
         Return the new count and the ids of the refs finished since ``seen``, or None in place
         of the ids when there were more than the last ``RECENT`` kept.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._cond.wait_for(lambda: self.count != seen, timeout)
+            while self.count == seen and (left := remaining(deadline)) != 0:
+                self._cond.wait(_slice(left))
             new = self.count - seen
             finished = list(itertools.islice(reversed(self._recent), new)) if new <= len(self._recent) else None
             return self.count, finished

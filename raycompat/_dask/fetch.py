@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ from distributed import Future
 from . import dask_private, errors
 from .backend import Backend, blocking
 from .binding import call_result, future_if_stored
-from .completions import remaining
+from .completions import wait_futures
 from .protocol import ErrorValue, loaded
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
     with blocking():
         calls = [r._call for r in refs if r._call is not None and not r._call.done()]
         if calls:
-            _, not_done = concurrent.futures.wait(calls, timeout=remaining(deadline))
+            not_done = wait_futures(calls, deadline)
             if not_done:
                 raise errors.timeout_error(timeout, len(refs), len(not_done))
         for ref in refs:
@@ -87,13 +86,10 @@ def _wait_settled(
         return
     settling = asyncio.run_coroutine_threadsafe(_settled(pending), backend.client.loop.asyncio_loop)
     try:
-        settling.result(remaining(deadline))
-    except concurrent.futures.TimeoutError:
-        settling.cancel()
-        raise errors.timeout_error(timeout, total, sum(not f.done() for f in futures.values())) from None
-    except BaseException:
-        settling.cancel()
-        raise
+        if wait_futures([settling], deadline):
+            raise errors.timeout_error(timeout, total, sum(not f.done() for f in futures.values()))
+    finally:
+        settling.cancel()  # a no-op once it has finished
 
 
 async def _settled(futures: list[Future]) -> None:

@@ -102,6 +102,36 @@ class ErrorValue:
 
 
 @dataclass
+class Call:
+    """One actor method call, as a caller writes it on its stream to the actor's host.
+
+    It travels as ``vars(call)``, a plain dict (Dask's messages are msgpack), and is read back
+    with ``Call(**message)``.
+    """
+
+    method: str
+    args: bytes  # (args, kwargs), pickled by packing.pack_args
+    keys: list[str]  # the Dask keys of its results, chosen by the caller
+    num_returns: int
+    client: str  # the caller's Dask client id: its results are data that client wants
+    max_retries: int = 0
+    retry_exceptions: bool | tuple[type[BaseException], ...] = False
+    call: int = -1  # its number on the caller's stream, set when it is sent
+    incarnation: int = -1  # the incarnation of the host it was sent to
+
+
+@dataclass
+class Reply:
+    """The host's answer to one ``Call``; it travels as ``vars(reply)`` too."""
+
+    call: int
+    values: list[Any] | None = None  # one per key; None where the value stayed on the host
+    inline: list[bool] | None = None  # which values ride in the reply
+    error: Any = None  # the call raised this (serialized for the trip)
+    stale: bool = False  # the call was meant for an earlier incarnation: send it again
+
+
+@dataclass
 class CallOutcome:
     """What a finished actor call left in the caller: the value when it rode back in the reply."""
 

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from . import backend as backends
 from .backend import Backend, blocking
 from .binding import future_if_stored
+from .completions import wait_futures
 from .refs import ObjectRef, rebuild_ref
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class ObjectRefGenerator(Generic[T]):
         pending = self._fetch()
         if not pending.done():
             with blocking():
-                concurrent.futures.wait([pending])
+                wait_futures([pending])
         ref = self._take(pending.result())
         if ref is None:
             raise StopIteration

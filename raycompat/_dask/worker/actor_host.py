@@ -39,7 +39,9 @@ from ..protocol import (
     SPARE,
     TERMINATE,
     ActorSpec,
+    Call,
     ErrorValue,
+    Reply,
 )
 from ..task_context import TaskContext
 from . import calls
@@ -158,8 +160,8 @@ class Host:
     def class_name(self) -> str:
         return self.spec.class_name if self.spec else "Actor"
 
-    def _method_name(self, msg: dict[str, Any]) -> str:
-        return f"{self.spec.class_name}.{msg['method']}" if self.spec else str(msg["method"])
+    def _method_name(self, msg: Call) -> str:
+        return f"{self.spec.class_name}.{msg.method}" if self.spec else msg.method
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -171,11 +173,11 @@ class Host:
             await self.ready.wait()
             while True:
                 msgs = await comm.read()
-                for msg in msgs if isinstance(msgs, (list, tuple)) else [msgs]:
-                    if msg.get("incarnation", incarnation) != self.incarnation:
-                        reply = {"call": msg["call"], "status": "stale"}
+                for message in msgs if isinstance(msgs, (list, tuple)) else [msgs]:
+                    msg = Call(**message)
+                    if msg.incarnation != self.incarnation:
                         async with write_lock:
-                            await comm.write(reply)
+                            await comm.write(vars(Reply(msg.call, stale=True)))
                         continue
                     started = self._begin(msg)  # starts the call now, in arrival order
                     task = asyncio.ensure_future(self._finish(comm, write_lock, msg, started))
@@ -187,10 +189,10 @@ class Host:
             logger.exception("raycompat actor host: serving a caller failed")
         return Status.dont_reply
 
-    def _begin(self, msg: dict[str, Any]) -> Any:
+    def _begin(self, msg: Call) -> Any:
         """Start one call: submit it to the actor's thread(s) or event loop, in order."""
         start = time.time()
-        method = msg["method"]
+        method = msg.method
         if self.init_error is not None:
             return _failed(exceptions.ActorDiedError(self.init_error))
         if self.killed is not None:
@@ -226,22 +228,22 @@ class Host:
 
         return asyncio.ensure_future(finished())
 
-    def _call(self, msg: dict[str, Any]) -> calls.Call:
+    def _call(self, msg: Call) -> calls.Call:
         """The call ``msg`` asks for, with the retry rules its caller set."""
         return calls.Call(
             self._method_name(msg),
-            num_returns=msg["num_returns"],
-            max_retries=msg.get("max_retries", 0),
-            retry_exceptions=msg.get("retry_exceptions", False),
+            num_returns=msg.num_returns,
+            max_retries=msg.max_retries,
+            retry_exceptions=msg.retry_exceptions,
             actor_repr=self._actor_repr(),
         )
 
-    def _run_sync(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
+    def _run_sync(self, fn: Callable[..., Any], msg: Call) -> Any:
         call = self._call(msg)
         with self._context(call.name):
-            return calls.run(call, fn, lambda: unpack_args(msg["args"], ()))
+            return calls.run(call, fn, lambda: unpack_args(msg.args, ()))
 
-    async def _run_async(self, fn: Callable[..., Any], msg: dict[str, Any]) -> Any:
+    async def _run_async(self, fn: Callable[..., Any], msg: Call) -> Any:
         assert self.semaphore is not None
         call = self._call(msg)
         async with self.semaphore:
@@ -249,7 +251,7 @@ class Host:
                 loop = asyncio.get_running_loop()
                 for attempt in calls.attempts(call):
                     # Arguments may need get(), which blocks: resolve them off the event loop.
-                    args, kwargs = await loop.run_in_executor(None, unpack_args, msg["args"], ())
+                    args, kwargs = await loop.run_in_executor(None, unpack_args, msg.args, ())
                     with attempt:
                         result = fn(*args, **kwargs)
                         if inspect.isawaitable(result):
@@ -257,53 +259,53 @@ class Host:
                         return calls.check_result(call.name, result, call.num_returns)
         raise AssertionError("unreachable: each try returns or raises")
 
-    async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: dict[str, Any], started: Any) -> None:
+    async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: Call, started: Any) -> None:
         future, start = started
-        keys: list[str] = msg["keys"]
+        keys = msg.keys
         exiting = False
+        reply = Reply(msg.call)
         try:
             try:
                 result = await future
             except calls.Exiting as exc:  # the method ended the actor
                 exiting = True
-                self.killed = f"The actor is dead because its method {msg['method']} called {exc}."
+                self.killed = f"The actor is dead because its method {msg.method} called {exc}."
                 raise exceptions.ActorDiedError(self.killed) from None
             values = list(result) if len(keys) > 1 else [result]
-            reply: dict[str, Any] = {"call": msg["call"], "status": "ok"}
         except BaseException as exc:  # noqa: BLE001 - the error is the call's result
             # Dask would pickle the exception it was raised from, which may not unpickle.
             exc.__context__ = exc.__cause__ = None
             values = [ErrorValue(exc)] * len(keys)
-            reply = {"call": msg["call"], "status": "error", "error": to_serialize(exc)}
+            reply.error = to_serialize(exc)
         self._record(keys, msg, start, time.time())
         small = [sizeof(v) <= INLINE_REPLY_LIMIT for v in values]
-        if reply["status"] == "ok":
-            reply["values"] = [to_serialize(v) if ok else None for v, ok in zip(values, small)]
-            reply["inline"] = small
-        if reply["status"] == "ok" and not all(small):
+        if reply.error is None:
+            reply.values = [to_serialize(v) if ok else None for v, ok in zip(values, small)]
+            reply.inline = small
+        if reply.error is None and not all(small):
             # Large results stay here as Dask data, known to the scheduler before the reply.
             # Small ones and errors travel in the reply only; the caller stores them in the
             # cluster if its ref ever leaves the process (refs.reduce_ref).
             dask_private.store_in_worker(self.worker, dict(zip(keys, values)))
-            await self._register(keys, values, msg["client"])
+            await self._register(keys, values, msg.client)
         try:
             async with write_lock:
-                await comm.write(reply)
+                await comm.write(vars(reply))
         except CommClosedError:  # the caller went away (its driver ended): no one to tell
             pass
-        if msg["method"] == RELEASE:
-            reply = await self.worker.scheduler.raycompat_actor_release(actor_id=self.actor_id)
-            if reply and reply.get("state") == "dead":
-                self.killed = reply.get("error")
+        if msg.method == RELEASE:
+            entry = await self.worker.scheduler.raycompat_actor_release(actor_id=self.actor_id)
+            if entry and entry.get("state") == "dead":
+                self.killed = entry.get("error")
                 asyncio.get_running_loop().call_later(0.05, os._exit, 0)
-        if msg["method"] == TERMINATE or exiting:
+        if msg.method == TERMINATE or exiting:
             await self.worker.scheduler.raycompat_actor_kill(
                 actor_id=self.actor_id, no_restart=True,
                 reason=self.killed,
             )
             asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
-    def _record(self, keys: list[str], msg: dict[str, Any], start: float, stop: float) -> None:
+    def _record(self, keys: list[str], msg: Call, start: float, stop: float) -> None:
         """Note the call for the dashboard's task stream; sent in batches (_send_records)."""
         name = self._method_name(msg)
         for key in keys:
