@@ -23,7 +23,7 @@ from .. import exceptions
 from .backend import Backend
 from .binding import new_key
 from .packing import function_blob, pack_args
-from .protocol import CONNECT_OP, RELEASE, ActorSpec, Call, CallOutcome, Reply
+from .protocol import CONNECT_OP, RELEASE, ActorCall, ActorReply, ActorSpec, CallOutcome
 from .refs import ObjectRef
 from .process import actor_spawn
 
@@ -227,7 +227,7 @@ class Channel:
             ref._call = outcome
             refs.append(ref)
         retries = self.max_task_retries if max_task_retries is None else max_task_retries
-        call = Call(method, args_blob, keys, num_returns, client.id)
+        call = ActorCall(method, args_blob, keys, num_returns, client.id)
         if retry_exceptions:
             call.max_retries, call.retry_exceptions = retries, retry_exceptions
         self.loop.call_soon_threadsafe(self._enqueue, _Sent(call, outcomes, retries, nested))
@@ -298,7 +298,7 @@ class Channel:
     async def _read_loop(self, comm: Any) -> None:
         try:
             while True:
-                reply = Reply(**await comm.read())
+                reply = ActorReply(**await comm.read())
                 item = self.pending.pop(reply.call, None)
                 if item is None:
                     continue
@@ -370,7 +370,7 @@ class Channel:
 class _Sent:
     """A call on its way: what the caller waits on, and what it keeps until the reply."""
 
-    call: Call
+    call: ActorCall
     outcomes: list[concurrent.futures.Future[CallOutcome]]  # one per result ref
     retries: int  # times it may be sent again if the host dies (-1: no limit)
     keepalive: list[ObjectRef[Any]] | None  # refs in its arguments, held until it ran

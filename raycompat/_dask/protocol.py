@@ -102,11 +102,11 @@ class ErrorValue:
 
 
 @dataclass
-class Call:
+class ActorCall:
     """One actor method call, as a caller writes it on its stream to the actor's host.
 
     It travels as ``vars(call)``, a plain dict (Dask's messages are msgpack), and is read back
-    with ``Call(**message)``.
+    with ``ActorCall(**message)``.
     """
 
     method: str
@@ -121,8 +121,8 @@ class Call:
 
 
 @dataclass
-class Reply:
-    """The host's answer to one ``Call``; it travels as ``vars(reply)`` too."""
+class ActorReply:
+    """The host's answer to one ``ActorCall``; it travels as ``vars(reply)`` too."""
 
     call: int
     values: list[Any] | None = None  # one per key; None where the value stayed on the host

@@ -38,10 +38,10 @@ from ..protocol import (
     RELEASE,
     SPARE,
     TERMINATE,
+    ActorCall,
+    ActorReply,
     ActorSpec,
-    Call,
     ErrorValue,
-    Reply,
 )
 from ..task_context import TaskContext
 from . import calls
@@ -160,7 +160,7 @@ class Host:
     def class_name(self) -> str:
         return self.spec.class_name if self.spec else "Actor"
 
-    def _method_name(self, msg: Call) -> str:
+    def _method_name(self, msg: ActorCall) -> str:
         return f"{self.spec.class_name}.{msg.method}" if self.spec else msg.method
 
     # -- serving ------------------------------------------------------------------------------
@@ -174,10 +174,10 @@ class Host:
             while True:
                 msgs = await comm.read()
                 for message in msgs if isinstance(msgs, (list, tuple)) else [msgs]:
-                    msg = Call(**message)
+                    msg = ActorCall(**message)
                     if msg.incarnation != self.incarnation:
                         async with write_lock:
-                            await comm.write(vars(Reply(msg.call, stale=True)))
+                            await comm.write(vars(ActorReply(msg.call, stale=True)))
                         continue
                     started = self._begin(msg)  # starts the call now, in arrival order
                     task = asyncio.ensure_future(self._finish(comm, write_lock, msg, started))
@@ -189,7 +189,7 @@ class Host:
             logger.exception("raycompat actor host: serving a caller failed")
         return Status.dont_reply
 
-    def _begin(self, msg: Call) -> Any:
+    def _begin(self, msg: ActorCall) -> Any:
         """Start one call: submit it to the actor's thread(s) or event loop, in order."""
         start = time.time()
         method = msg.method
@@ -228,7 +228,7 @@ class Host:
 
         return asyncio.ensure_future(finished())
 
-    def _call(self, msg: Call) -> calls.Call:
+    def _call(self, msg: ActorCall) -> calls.Call:
         """The call ``msg`` asks for, with the retry rules its caller set."""
         return calls.Call(
             self._method_name(msg),
@@ -238,12 +238,12 @@ class Host:
             actor_repr=self._actor_repr(),
         )
 
-    def _run_sync(self, fn: Callable[..., Any], msg: Call) -> Any:
+    def _run_sync(self, fn: Callable[..., Any], msg: ActorCall) -> Any:
         call = self._call(msg)
         with self._context(call.name):
             return calls.run(call, fn, lambda: unpack_args(msg.args, ()))
 
-    async def _run_async(self, fn: Callable[..., Any], msg: Call) -> Any:
+    async def _run_async(self, fn: Callable[..., Any], msg: ActorCall) -> Any:
         assert self.semaphore is not None
         call = self._call(msg)
         async with self.semaphore:
@@ -259,11 +259,11 @@ class Host:
                         return calls.check_result(call.name, result, call.num_returns)
         raise AssertionError("unreachable: each try returns or raises")
 
-    async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: Call, started: Any) -> None:
+    async def _finish(self, comm: Any, write_lock: asyncio.Lock, msg: ActorCall, started: Any) -> None:
         future, start = started
         keys = msg.keys
         exiting = False
-        reply = Reply(msg.call)
+        reply = ActorReply(msg.call)
         try:
             try:
                 result = await future
@@ -305,7 +305,7 @@ class Host:
             )
             asyncio.get_running_loop().call_later(0.05, os._exit, 0)
 
-    def _record(self, keys: list[str], msg: Call, start: float, stop: float) -> None:
+    def _record(self, keys: list[str], msg: ActorCall, start: float, stop: float) -> None:
         """Note the call for the dashboard's task stream; sent in batches (_send_records)."""
         name = self._method_name(msg)
         for key in keys:
