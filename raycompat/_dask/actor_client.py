@@ -85,20 +85,28 @@ def create_actor(
     if entry["actor_id"] != actor_id:  # get_if_exists found a live actor of that name
         return dict(entry)
     _keep_until_started(backend, actor_id, nested)
+    _start_host(backend, actor_id, class_name, env_vars, resources)
+    return dict(entry)
+
+
+def _start_host(
+    backend: Backend, actor_id: str, class_name: str, env_vars: dict[str, str], resources: dict[str, float] | None
+) -> None:
+    """Start the actor's host process: by the embedded cluster, or else by a worker of the
+    cluster (a Dask task that starts it as a child process, where ``resources`` are)."""
     if backend.cluster is not None:
         backend.cluster.spawn_actor_host(actor_id, env_vars, report_exit=_exit_reporter(backend, actor_id))
-    else:
-        future = backend.client.submit(
-            actor_spawn.spawn_in_worker,
-            actor_id,
-            env_vars,
-            key=new_key(f"{class_name}.__spawn__"),
-            pure=False,
-            resources=resources,
-        )
-        backend.held.add(future)  # kept until the host process has started
-        future.add_done_callback(lambda _f: backend.held.discard(future))
-    return dict(entry)
+        return
+    future = backend.client.submit(
+        actor_spawn.spawn_in_worker,
+        actor_id,
+        env_vars,
+        key=new_key(f"{class_name}.__spawn__"),
+        pure=False,
+        resources=resources,
+    )
+    backend.held.add(future)  # kept until the host process has started
+    future.add_done_callback(lambda _f: backend.held.discard(future))
 
 
 def _keep_until_started(backend: Backend, actor_id: str, refs: list[ObjectRef[Any]]) -> None:
