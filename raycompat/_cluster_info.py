@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import _session
-from ._dask import nodes as _nodes, task_context
+from ._dask import nodes as _nodes
+from ._dask import task_context
 
 
 def _client() -> Any:

@@ -7,7 +7,8 @@ from typing import Any, TypeVar, overload
 
 from . import _session
 from ._dask import fetch, store, tasks, waiting
-from ._dask.refs import DynamicObjectRefGenerator as DynamicObjectRefGenerator, ObjectRef as ObjectRef
+from ._dask.refs import DynamicObjectRefGenerator as DynamicObjectRefGenerator
+from ._dask.refs import ObjectRef as ObjectRef
 from ._dask.streams import ObjectRefGenerator as ObjectRefGenerator
 
 T = TypeVar("T")

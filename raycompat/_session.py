@@ -16,10 +16,12 @@ import uuid
 from typing import Any
 
 from . import _cluster_state
-from ._dask import actor_client, backend as backends, connect
-from ._dask.runtime_env import apply as apply_runtime_env
+from ._dask import actor_client, connect
+from ._dask import backend as backends
 from ._dask.backend import Backend
-from ._options import env_vars as _env_vars, unsupported
+from ._dask.runtime_env import apply as apply_runtime_env
+from ._options import env_vars as _env_vars
+from ._options import unsupported
 
 # The Ray API version raycompat follows: scripts that check ray.__version__ see this.
 __version__ = "2.60.0"

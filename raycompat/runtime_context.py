@@ -11,7 +11,8 @@ from typing import Any
 
 from . import _session
 from ._cluster_info import get_gpu_ids
-from ._dask import nodes as _nodes, task_context
+from ._dask import nodes as _nodes
+from ._dask import task_context
 from ._dask.worker import tasks as _tasks
 from .actor import ActorHandle
 

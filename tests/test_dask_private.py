@@ -125,6 +125,17 @@ def test_worker_client_is_worker_get_client(dask_client):
     assert future.result(timeout=60) == dask_client.scheduler.address
 
 
+def test_future_client_is_the_client_the_future_was_made_with(local):
+    _, _, _, client = local
+    future = Future(f"unbound-{uuid.uuid4().hex}", client)
+    assert dask_private.future_client(future) is client is future.client
+
+    class Holder:  # what clients_of_refs reads of an ObjectRef
+        _future = future
+
+    assert dask_private.clients_of_refs([Holder()]) == {client}
+
+
 def test_future_finished_awaits_future_state_wait(local):
     _, _, _, client = local
     future = client.submit(_inc, 1, pure=False)

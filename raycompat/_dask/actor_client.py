@@ -23,9 +23,9 @@ from .. import exceptions
 from .backend import Backend
 from .binding import new_key
 from .packing import function_blob, pack_args
+from .process import actor_spawn
 from .protocol import CONNECT_OP, RELEASE, ActorCall, ActorReply, ActorSpec, CallOutcome
 from .refs import ObjectRef
-from .process import actor_spawn
 
 WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
 

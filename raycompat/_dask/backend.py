@@ -1,16 +1,17 @@
 """The backend of one session: a Dask client, the embedded cluster if we started it, the
 session's state, and which backend is current in this process.
 
-The current backend is found the way distributed finds its current client: a ContextVar,
-then the process default that ``ray.init()`` sets and ``ray.shutdown()`` clears, then, inside
-a worker, a backend on the worker's own client. Code that runs while pickling or unpickling
-refs finds its session here without calling up into the front end.
+The current backend is found here, the way distributed finds its current client: the process
+default that ``ray.init()`` sets and ``ray.shutdown()`` clears, then, inside a worker, a backend
+on the worker's own client (distributed's ``get_client`` falls back to the worker's client the
+same way). Code that runs while pickling or unpickling refs finds its session here without
+calling up into the front end. There is no per-context override: as in Ray, a process has one
+session at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import os
 import sys
@@ -131,7 +132,6 @@ def _silenced(*loggers: str) -> Iterator[None]:
 
 # -- the current backend -----------------------------------------------------------------------
 
-_current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("raycompat_backend", default=None)
 _default: Backend | None = None
 
 
@@ -142,8 +142,8 @@ def set_default(backend: Backend | None) -> None:
 
 
 def current_or_none() -> Backend | None:
-    """The backend in use here: set for this context, the process's, or the worker's."""
-    return _current.get() or _default or worker_backend_or_none()
+    """The backend in use here: the process's, or inside a worker the worker's."""
+    return _default or worker_backend_or_none()
 
 
 def current() -> Backend:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Future
 
-from . import backend as backends, object_store
+from . import backend as backends
+from . import object_store
 from .backend import Backend
 from .protocol import ErrorValue, loaded
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dask.system import CPU_COUNT as CPU_COUNT
 from distributed import Client
 
-from . import settings, tls as tls_files
+from . import settings
+from . import tls as tls_files
 from .backend import Backend
 from .process.embedded import EmbeddedCluster
 

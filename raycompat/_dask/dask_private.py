@@ -55,6 +55,22 @@ async def future_finished(future: Any) -> None:
     await future._state.wait()
 
 
+def future_client(future: Any) -> Any:
+    """The client that ``future`` belongs to, without binding it.
+
+    Private: ``Future._client``. The public ``Future.client`` binds the future late on every
+    access, a Python call per ref that ``wait()`` pays on every call of a drain loop (1,000
+    finished refs: 23,000 -> 9,000 waits/s).
+    """
+    return future._client
+
+
+def clients_of_refs(refs: Any) -> set[Any]:
+    """The clients of the futures behind ``refs`` (ObjectRefs), in one pass at set-comprehension
+    speed; AttributeError if one has no future. Private: ``Future._client``, as ``future_client``."""
+    return {ref._future._client for ref in refs}
+
+
 def cancel_reason(future: Any) -> str:
     """Why a cancelled future was cancelled (``"scheduler-connection-lost"``, ...).
 

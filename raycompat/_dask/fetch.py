@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .refs import ObjectRef
 
 
-
 def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> list[Any]:
     """Fetch the values of ``refs`` in order, in one round for those in the cluster."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -116,15 +115,15 @@ def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
     """Refuse refs of an earlier session, as Ray does after shutdown() and a new init()."""
     current = backend.client
     try:  # the quick check first: wait() is called in loops over long lists
-        if {ref._future.client for ref in refs} == {current}:
+        if dask_private.clients_of_refs(refs) == {current}:
             return
     except AttributeError:  # a ref without a future (a small put value)
         pass
     for ref in refs:
-        future = ref._future
-        if future is None or future.client is current:
+        future = getattr(ref, "_future", None)  # an ObjectRefGenerator (in wait) has none
+        if future is None or dask_private.future_client(future) is current:
             continue
-        client = future.client
+        client = dask_private.future_client(future)
         if client is not None and client.status in ("closing", "closed"):
             raise ValueError(
                 "You are trying to access Ray objects whose owner is unknown. Please make sure "

@@ -17,7 +17,8 @@ from typing import Any
 from distributed import Event, Future, secede
 
 from .. import exceptions
-from . import backend as backends, nodes as _nodes
+from . import backend as backends
+from . import nodes as _nodes
 from .backend import Backend
 from .refs import ObjectRef, rebuild_ref
 from .scheduler import install

@@ -20,7 +20,8 @@ from typing import Any, Generator, Generic, TypeVar
 
 from distributed import Future
 
-from . import backend as backends, binding, fetch, task_context
+from . import backend as backends
+from . import binding, fetch, task_context
 from .backend import Backend
 
 T = TypeVar("T")

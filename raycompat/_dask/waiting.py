@@ -19,8 +19,7 @@ Waitable = Union[ObjectRef[Any], ObjectRefGenerator[Any]]
 def wait(backend: Backend, waitables: list[Waitable], num_returns: int, timeout: float | None) -> tuple[list[Waitable], list[Waitable]]:
     """Return (ready, not_ready) once ``num_returns`` are ready or ``timeout`` passes."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    only_refs = set(map(type, waitables)) <= {ObjectRef}  # at C speed: wait() is called in loops
-    check_session(backend, waitables if only_refs else [w for w in waitables if type(w) is ObjectRef])  # type: ignore[arg-type]
+    check_session(backend, waitables)  # type: ignore[arg-type]  (generators pass: they have no future)
     with blocking():
         seen = completions.count  # read first: a completion after this wakes us below
         ready = _first_ready(waitables, num_returns)

@@ -17,12 +17,18 @@ import warnings
 from typing import Any
 
 from .. import _session
-from .._dask import nodes as _nodes, placement as _engine
+from .._dask import nodes as _nodes
+from .._dask import placement as _engine
 from .._dask.placement import (
     VALID_PLACEMENT_GROUP_STRATEGIES as VALID_PLACEMENT_GROUP_STRATEGIES,
+)
+from .._dask.placement import (
     PlacementGroup as PlacementGroup,
+)
+from .._dask.placement import (
     check_placement_group_index as check_placement_group_index,
 )
+
 
 def _validate_bundles(bundles: Any) -> None:
     if not isinstance(bundles, list):

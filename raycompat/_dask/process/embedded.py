@@ -24,8 +24,8 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
 from .. import dask_private
-from ..scheduler import dashboard
 from ..protocol import SPARE
+from ..scheduler import dashboard
 from ..scheduler.queueing import queue_until_a_slot_opens
 from . import actor_spawn, commands
 from .commands import LOCALHOST, worker_command, worker_env

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import logging
 import os
+import sys
 import threading
 import time
 
