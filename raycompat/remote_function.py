@@ -9,7 +9,6 @@ from typing import Any, Callable, Generic, TypeVar
 from . import _options, _session
 from ._dask import packing, placement, runtime_env, task_context, tasks
 from ._dask.protocol import GeneratorSpec, TaskSpec
-from ._dask.scheduler import install
 from ._dask.streams import ObjectRefGenerator
 from ._signatures import check_signature, signature_of
 
@@ -77,7 +76,6 @@ class RemoteFunction(Generic[R]):
         generator = None
         if num_returns in ("dynamic", "streaming"):
             generator = GeneratorSpec(mode=num_returns, client=backend.client.id)
-            install.ensure_generator_mailbox(backend)
         spec = TaskSpec(
             name=name,
             fn_id=fn_id,

@@ -12,6 +12,7 @@ from .backend import Backend
 from .binding import new_key
 from .protocol import TaskSpec
 from .refs import ObjectRef
+from .scheduler import install
 from .worker.generators import run_generator_task
 from .worker.tasks import getitem, interrupt, run_task
 
@@ -52,6 +53,8 @@ def submit_task(
     the spec's objects, which is most of its memory per task.
     """
     client = backend.client
+    if spec.generator is not None:  # its items are filed in the scheduler's mailbox
+        install.ensure_generator_mailbox(backend)
     key = new_key(spec.name)
     future = client.submit(
         run_task if spec.generator is None else run_generator_task,
