@@ -180,7 +180,7 @@ def test_gather_uses_client_gather(local):
     _, _, _, client = local
     assert inspect.iscoroutinefunction(Client._gather)
     futures = [client.submit(_inc, i, pure=False) for i in range(3)]
-    assert dask_private.gather(client, futures) == [1, 2, 3]
+    assert client.sync(dask_private.gather, client, futures) == [1, 2, 3]
 
 
 # -- the scheduler -------------------------------------------------------------------------------

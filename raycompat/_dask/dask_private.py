@@ -108,14 +108,14 @@ def shorten_scheduler_batching(scheduler: Any, *, worker: str | None = None, cli
         comm.interval = STREAM_INTERVAL
 
 
-def gather(client: Any, futures: list[Any]) -> list[Any]:
+async def gather(client: Any, futures: list[Any]) -> list[Any]:
     """Fetch the values of ``futures`` from where they are, in one round trip.
 
     Private: ``Client._gather``. The public ``Client.gather``, called in a task, hands back the
     very objects the worker holds (``local_worker``), so a task that changed a value it read
     would change it for every other reader; Ray gives each reader its own copy.
     """
-    return client.sync(client._gather, futures)  # type: ignore[no-any-return]
+    return await client._gather(futures)  # type: ignore[no-any-return]
 
 
 # -- in a worker ---------------------------------------------------------------------------------

@@ -14,9 +14,15 @@ if TYPE_CHECKING:
 
 
 def ensure_connected(backend: Backend) -> None:
-    """Raise ConnectionError at once when the scheduler is gone, rather than wait on it."""
-    if backend.client.status not in ("running", "newly-created"):
-        raise lost_scheduler(backend)
+    """Raise ConnectionError at once when the scheduler is gone, rather than wait on it.
+
+    In a worker the client may still be making its first connection ("connecting"): that is
+    not a lost scheduler (if the worker loses the scheduler, the worker itself ends).
+    """
+    status = backend.client.status
+    if status in ("running", "newly-created") or (backend.in_worker and status == "connecting"):
+        return
+    raise lost_scheduler(backend)
 
 
 def lost_scheduler(backend: Backend) -> ConnectionError:

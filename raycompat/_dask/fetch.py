@@ -56,39 +56,37 @@ def _gather(
     deadline: float | None,
     timeout: float | None,
 ) -> dict[str, Any]:
-    """Wait for and fetch ``futures`` in one round trip; raise the first failure in ``refs`` order."""
-    _wait_settled(backend, len(refs), futures, deadline, timeout)
+    """Wait for and fetch ``futures``; raise the first failure in ``refs`` order.
+
+    The waiting and the fetch run as one coroutine on the client's event loop, while this
+    thread waits for it; if the wait ends early (``timeout``, Ctrl-C) the coroutine is
+    cancelled, so nothing of it is left behind. Ctrl-C raises KeyboardInterrupt, as in Ray.
+    """
+    client = backend.client
+    fetching = asyncio.run_coroutine_threadsafe(_settle_and_fetch(client, list(futures.values())), client.loop.asyncio_loop)
     try:
-        fetched = dask_private.gather(backend.client, list(futures.values()))
+        not_done = wait_futures([fetching], deadline)
+    finally:
+        fetching.cancel()  # a no-op once it has finished
+    if not_done:
+        raise errors.timeout_error(timeout, len(refs), sum(not f.done() for f in futures.values()))
+    try:
+        fetched = fetching.result()
     except BaseException as exc:
         for ref in refs:  # Ray raises the error of the first failed ref in the list
             future = futures.get(ref._key)
             if future is not None and future.status in ("error", "cancelled", "lost"):
                 raise errors.task_failure(future, backend) from None
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         raise errors.as_ray_error(exc) from None
     return dict(zip(futures, fetched))
 
 
-def _wait_settled(
-    backend: Backend, total: int, futures: dict[str, Future], deadline: float | None, timeout: float | None
-) -> None:
-    """Wait, here in the caller's thread, until every future has finished or one has failed.
-
-    The waiting coroutine runs on the client's event loop and is cancelled if the wait ends
-    early (``timeout``, Ctrl-C), so nothing of it is left behind; the fetch that follows finds
-    every future done. Ctrl-C raises KeyboardInterrupt here, as in Ray.
-    """
-    pending = [f for f in futures.values() if not f.done()]
-    if not pending or any(f.status in ("error", "cancelled") for f in futures.values()):
-        return
-    settling = asyncio.run_coroutine_threadsafe(_settled(pending), backend.client.loop.asyncio_loop)
-    try:
-        if wait_futures([settling], deadline):
-            raise errors.timeout_error(timeout, total, sum(not f.done() for f in futures.values()))
-    finally:
-        settling.cancel()  # a no-op once it has finished
+async def _settle_and_fetch(client: Any, futures: list[Future]) -> list[Any]:
+    """Wait until every future has finished, or one has failed; then fetch them all."""
+    pending = [f for f in futures if not f.done()]
+    if pending and not any(f.status in ("error", "cancelled") for f in futures):
+        await _settled(pending)
+    return await dask_private.gather(client, futures)
 
 
 async def _settled(futures: list[Future]) -> None:

@@ -48,13 +48,16 @@ class _QuietScheduler(logging.Filter):
     "cannot schedule new futures after (interpreter) shutdown": a script that ends with tasks
     still being submitted. Python stops the scheduler's helper threads before ``shutdown()``
     runs at exit, and the unfinished tasks are dropped, as Ray drops them; Dask logs one error
-    per task.
+    per task, or, when the driver's connection has closed first, a CRITICAL "Closed comm"
+    report that carries that error.
     """
 
     QUIET = ("caused the cluster to lose", "cannot schedule new futures after")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
+        if message.startswith("Closed comm") and record.args:  # the error is in the arguments
+            message = " ".join(map(repr, record.args if isinstance(record.args, tuple) else (record.args,)))
         return not any(quiet in message for quiet in self.QUIET)
 
 
