@@ -1,4 +1,4 @@
-"""The wait engine: wakes whoever waits (``get`` with a timeout, ``wait``) when a ref finishes.
+"""The wait engine: wakes ``wait()`` when a ref finishes; and blocking waits Ctrl-C can end.
 
 One engine for refs of every kind: a Dask future is watched by a coroutine on its client's
 event loop, an actor call or a generator's next item by a done-callback.
@@ -41,16 +41,15 @@ def _slice(left: float | None) -> float | None:
 
 
 def wait_futures(
-    futures: Iterable[concurrent.futures.Future[Any]], deadline: float | None = None, *, first: bool = False
+    futures: Iterable[concurrent.futures.Future[Any]], deadline: float | None = None
 ) -> set[concurrent.futures.Future[Any]]:
-    """Wait until all of ``futures`` are done (the first of them, with ``first``) or ``deadline``
-    passes; return those not done. Ctrl-C raises KeyboardInterrupt here at once."""
+    """Wait until all of ``futures`` are done or ``deadline`` passes; return those not done.
+    Ctrl-C raises KeyboardInterrupt here at once."""
     pending = set(futures)
-    when = concurrent.futures.FIRST_COMPLETED if first else concurrent.futures.ALL_COMPLETED
     while pending:
         left = remaining(deadline)
-        done, pending = concurrent.futures.wait(pending, timeout=_slice(left), return_when=when)
-        if (first and done) or left == 0:
+        _, pending = concurrent.futures.wait(pending, timeout=_slice(left))
+        if left == 0:
             break
     return pending
 

@@ -119,10 +119,8 @@ def check_session(backend: Backend, refs: list[ObjectRef[Any]]) -> None:
         pass
     for ref in refs:
         future = getattr(ref, "_future", None)  # an ObjectRefGenerator (in wait) has none
-        if future is None or dask_private.future_client(future) is current:
-            continue
-        client = dask_private.future_client(future)
-        if client is not None and client.status in ("closing", "closed"):
+        client = None if future is None else dask_private.future_client(future)
+        if client is not None and client is not current and client.status in ("closing", "closed"):
             raise ValueError(
                 "You are trying to access Ray objects whose owner is unknown. Please make sure "
                 "that all Ray objects you are trying to access are part of the current Ray "

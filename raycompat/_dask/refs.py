@@ -23,6 +23,7 @@ from distributed import Future
 from . import backend as backends
 from . import binding, fetch, task_context
 from .backend import Backend
+from .completions import wait_futures
 
 T = TypeVar("T")
 
@@ -137,7 +138,7 @@ def reduce_ref(ref: ObjectRef[Any]) -> tuple[Any, tuple[Any, ...]]:
     if ref._call is not None:
         # An actor result: small ones and errors came back in the reply only, so they are
         # stored in the cluster now that the ref leaves this process.
-        concurrent.futures.wait([ref._call])
+        wait_futures([ref._call])
         error = ref._call.exception()
         if error is not None and ref._future is None:
             binding.store_error(_pickling_backend(), ref, error)

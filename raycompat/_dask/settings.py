@@ -68,11 +68,3 @@ class _Scope:
             self._applied.__exit__(None, None, None)
             self._applied = None
 
-
-def environment(table: dict[str, Any]) -> dict[str, str]:
-    """``table`` as DASK_* environment variables, for a process we start."""
-    out = {}
-    for key, value in table.items():
-        name = "DASK_" + key.upper().replace(".", "__").replace("-", "_")
-        out[name] = repr(value) if not isinstance(value, str) else value
-    return out
