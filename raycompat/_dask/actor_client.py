@@ -20,6 +20,7 @@ import cloudpickle
 from distributed.comm import connect
 
 from .. import exceptions
+from . import interrupts
 from .backend import Backend
 from .binding import new_key
 from .packing import function_blob, pack_args
@@ -33,6 +34,7 @@ WAIT_SLICE = 30.0  # seconds per registry long-poll while an actor starts
 # -- creating and killing ----------------------------------------------------------------------
 
 
+@interrupts.held
 def create_actor(
     backend: Backend,
     *,
@@ -214,6 +216,7 @@ class Channel:
         self.sender: asyncio.Task[None] | None = None
         self.dead: dict[str, Any] | None = None  # the registry entry, once we know it is dead
 
+    @interrupts.held
     def call(
         self,
         method: str,

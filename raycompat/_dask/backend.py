@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import distributed
 from distributed import Client
 
-from . import dask_private, task_context
+from . import dask_private, interrupts, task_context
 from .protocol import EMBEDDED_WORKER_ENV, OUTPUT_TOPIC
 from .scheduler import install
 
@@ -102,7 +102,8 @@ class Backend:
             stream.flush()
 
     def close(self) -> None:
-        """Disconnect; stop the cluster only if we started it; restore the Dask settings."""
+        """Disconnect; stop the cluster only if we started it; restore the Dask settings and the
+        Ctrl-C handler."""
         if self.in_worker:
             return
         try:
@@ -116,6 +117,7 @@ class Backend:
                 self.cluster.close()
             if self._config is not None:
                 self._config.close()
+            interrupts.uninstall()
 
 
 @contextmanager
@@ -182,9 +184,14 @@ def on_event_loop(worker: Any) -> bool:
 
 @contextmanager
 def blocking() -> Iterator[None]:
-    """Hand the task's thread slot back to Dask while a task blocks, so nesting never deadlocks."""
+    """Hand the task's thread slot back to Dask while a task blocks, so nesting never deadlocks;
+    in the driver, hold Ctrl-C back until the wait can raise it safely."""
     if dask_private.running_task_key() is None:
-        yield
+        interrupts.hold()
+        try:
+            yield
+        finally:
+            interrupts.release()
         return
     distributed.secede()
     try:

@@ -16,15 +16,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import dask_private
+from . import dask_private, interrupts
 
 if TYPE_CHECKING:
     from .refs import ObjectRef
 
 
-# How often a wait in the main thread wakes up. Ctrl-C may reach any thread of the process,
-# and Python raises KeyboardInterrupt in the main thread only when that thread runs again: a
-# lock wait without a timeout would sleep through it.
+# How often a wait in the main thread wakes up to hand on a Ctrl-C (see interrupts.py): Python
+# runs a signal handler in the main thread only when that thread runs again, and a lock wait
+# without a timeout would sleep through it.
 SIGNAL_SLICE = 0.2
 
 
@@ -49,6 +49,7 @@ def wait_futures(
     while pending:
         left = remaining(deadline)
         _, pending = concurrent.futures.wait(pending, timeout=_slice(left))
+        interrupts.deliver()
         if left == 0:
             break
     return pending
@@ -129,6 +130,7 @@ class Completions:
         with self._cond:
             while self.count == seen and (left := remaining(deadline)) != 0:
                 self._cond.wait(_slice(left))
+                interrupts.deliver()
             new = self.count - seen
             finished = list(itertools.islice(reversed(self._recent), new)) if new <= len(self._recent) else None
             return self.count, finished

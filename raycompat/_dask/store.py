@@ -8,7 +8,7 @@ import cloudpickle
 from dask.sizeof import sizeof
 
 from .. import exceptions
-from . import object_store
+from . import interrupts, object_store
 from .backend import Backend
 from .binding import new_key
 from .protocol import Pickled
@@ -19,6 +19,7 @@ from .refs import ObjectRef
 INLINE_LIMIT = 100 * 1024
 
 
+@interrupts.held
 def put(backend: Backend, value: Any) -> ObjectRef[Any]:
     """Store a snapshot of ``value``: later changes to ``value`` do not show, as in Ray.
 

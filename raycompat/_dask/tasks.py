@@ -7,7 +7,7 @@ from typing import Any
 import cloudpickle
 from distributed import Future
 
-from . import nodes
+from . import interrupts, nodes
 from .backend import Backend
 from .binding import new_key
 from .protocol import TaskSpec
@@ -35,6 +35,7 @@ def task_resources(
     return wanted
 
 
+@interrupts.held
 def submit_task(
     backend: Backend,
     spec: TaskSpec,
