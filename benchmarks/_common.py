@@ -38,6 +38,14 @@ _FULL: dict[str, Any] = {
     "cpu_tasks": 16,
     "cpu_seconds": 0.5,
     "rss_tasks": 20_000,
+    "gather": 20_000,
+    "get_cost_1k": 1_000,
+    "get_cost_5k": 5_000,
+    "get_cost_20k": 20_000,
+    "df_mb": 100,
+    "df_columns": 13,
+    "quicksort": 4_000_000,
+    "quicksort_split": 12,  # a part of at most 1/12 of the whole is sorted in place: depth 4
 }
 
 SIZES: dict[str, dict[str, Any]] = {
@@ -60,6 +68,14 @@ SIZES: dict[str, dict[str, Any]] = {
         "cpu_tasks": 4,
         "cpu_seconds": 0.02,
         "rss_tasks": 200,
+        "gather": 100,
+        "get_cost_1k": 20,
+        "get_cost_5k": 50,
+        "get_cost_20k": 100,
+        "df_mb": 1,
+        "df_columns": 13,
+        "quicksort": 40_000,
+        "quicksort_split": 12,
     },
 }
 
@@ -174,6 +190,31 @@ def wait_for_release(baseline_mb: float, size_mb: float, timeout: float = 15.0) 
     return None
 
 
+# -- inputs that both workload modules build the same way ----------------------------------------
+
+
+def make_dataframe(size_mb: int, columns: int) -> Any:
+    """A pandas DataFrame of ``columns`` float64 columns and ``size_mb`` MB of values in all."""
+    import numpy as np  # here, not at the top: see the module docstring
+    import pandas as pd
+
+    rows = size_mb * MB // (8 * columns)
+    values = np.random.default_rng(0).random((rows, columns))
+    return pd.DataFrame(values, columns=[f"c{i}" for i in range(columns)])
+
+
+def quicksort_input(s: dict[str, Any]) -> tuple[Any, int]:
+    """The ``quicksort`` float64 values to sort, and the size at or below which a part is sorted in place.
+
+    Each split halves a part (the pivot is a sample's median), so with parts of at most
+    1/``quicksort_split`` of the whole (12: 4M, 2M, 1M, 500k, then 250k sorted) the tree is 4 deep.
+    """
+    import numpy as np
+
+    data = np.random.default_rng(0).random(s["quicksort"])
+    return data, -(-len(data) // s["quicksort_split"])
+
+
 # -- the runner that both workload modules use ---------------------------------------------------
 
 
@@ -183,9 +224,9 @@ class Skip(Exception):
 PutGet = Callable[[int], "tuple[float, float, float]"]  # size in MB -> (put s, get s, tree RSS MB)
 
 
-def put_get_big(s: dict[str, Any], put_get: PutGet) -> dict[str, Any]:
-    """The median put and get times of a ``big_mb`` array, as MB/s."""
-    size = s["big_mb"]
+def put_get_big(s: dict[str, Any], put_get: PutGet, size: int = 0) -> dict[str, Any]:
+    """The median put and get times of a ``size`` MB object (default ``big_mb``), as MB/s."""
+    size = size or s["big_mb"]
     put_get(max(1, size // 10))  # warm-up: raycompat starts its object store at the first large put
     times = [put_get(size) for _ in range(s["reps"])]
     put = sorted(t[0] for t in times)[len(times) // 2]

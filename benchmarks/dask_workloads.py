@@ -1,7 +1,10 @@
 """The same workloads as ray_workloads.py, written as idiomatic raw dask.distributed.
 
 ``client.submit(..., pure=False)`` and ``gather`` for tasks, ``scatter(hash=False)`` for put,
-``as_completed`` for the wait drain, Dask actors (``submit(Class, actor=True)``) for actors.
+``as_completed`` for the wait drain, Dask actors (``submit(Class, actor=True)``) for actors;
+``wait(futures, timeout=...)`` before ``gather`` stands for ``ray.get(refs, timeout=...)``, and
+tasks that submit tasks use ``worker_client()`` (which secedes, as a Ray task blocked in get
+gives back its CPU). Arrays passed to ``.remote()`` by value are passed to ``submit`` by value.
 
 Cluster shape (``--cluster``):
 
@@ -27,7 +30,7 @@ from typing import Any
 import dask
 import distributed
 import numpy as np
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, as_completed, worker_client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
@@ -53,6 +56,18 @@ def cpu_task(n: int) -> int:
     for i in range(n):
         total += i * i % 7
     return total
+
+
+def quicksort(array: Any, threshold: int) -> tuple[Any, int]:
+    """Sort ``array`` with a task per half above ``threshold`` (ray_workloads.quicksort, in Dask)."""
+    if len(array) <= threshold:
+        return np.sort(array), 0
+    pivot = np.median(array[:: max(1, len(array) // 1001)])
+    low, high = array[array < pivot], array[array > pivot]
+    with worker_client() as c:  # secedes from the worker's thread while the halves run, like Ray's get
+        (low, d_low), (high, d_high) = c.gather([c.submit(quicksort, low, threshold, pure=False),
+                                                 c.submit(quicksort, high, threshold, pure=False)])
+    return np.concatenate([low, array[array == pivot], high]), 1 + max(d_low, d_high)
 
 
 class Counter:
@@ -141,13 +156,20 @@ def w_task_roundtrip(s: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / best_of(s["reps"], run), "n": n}
 
 
-def _many_noops(n: int, reps: int) -> dict[str, Any]:
+def _many_noops(n: int, reps: int, timeout: float | None = None) -> dict[str, Any]:
     c = client()
 
     def run() -> float:
-        return timed(lambda: c.gather([c.submit(noop, pure=False) for _ in range(n)]))
+        return timed(lambda: _gather([c.submit(noop, pure=False) for _ in range(n)], timeout))
 
     return {"value": n / best_of(reps, run), "n": n}
+
+
+def _gather(futures: list[Any], timeout: float | None) -> list[Any]:
+    """``gather``, which has no timeout: with one, ``wait(timeout=...)`` first (ray.get(refs, timeout=...))."""
+    if timeout is not None:
+        distributed.wait(futures, timeout=timeout)
+    return client().gather(futures)
 
 
 def w_tasks_small(s: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +178,14 @@ def w_tasks_small(s: dict[str, Any]) -> dict[str, Any]:
 
 def w_tasks_large(s: dict[str, Any]) -> dict[str, Any]:
     return _many_noops(s["tasks_large"], max(1, s["reps"] - 1))
+
+
+def w_gather(s: dict[str, Any]) -> dict[str, Any]:
+    return _many_noops(s["gather"], max(1, s["reps"] - 1))
+
+
+def w_gather_timeout(s: dict[str, Any]) -> dict[str, Any]:
+    return _many_noops(s["gather"], max(1, s["reps"] - 1), timeout=600)
 
 
 def w_chain(s: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +221,37 @@ def w_small_get(s: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / best_of(s["reps"], lambda: timed(lambda: [f.result() for f in futures])), "n": n}
 
 
+def _get_cost(n: int, reps: int) -> dict[str, Any]:
+    """Microseconds per future of gathering (with a timeout) ``n`` futures that have all finished."""
+    c = client()
+    details: dict[str, list[float]] = {"submit_s": [], "wait_s": []}
+
+    def run() -> float:
+        start = time.perf_counter()
+        futures = [c.submit(noop, pure=False) for _ in range(n)]
+        submitted = time.perf_counter()
+        done, _ = distributed.wait(futures)
+        details["submit_s"].append(submitted - start)
+        details["wait_s"].append(time.perf_counter() - submitted)
+        assert len(done) == n
+        return timed(lambda: _gather(futures, timeout=600))
+
+    took = best_of(reps, run)
+    return {"value": took / n * 1e6, "get_s": took, "n": n, **{k: max(v) for k, v in details.items()}}
+
+
+def w_get_cost_1k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_1k"], s["reps"])
+
+
+def w_get_cost_5k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_5k"], s["reps"])
+
+
+def w_get_cost_20k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_20k"], max(1, s["reps"] - 1))
+
+
 def _put_get(size_mb: int) -> tuple[float, float, float]:
     """Seconds to put and to get an array of ``size_mb``; and the process tree's RSS before the del."""
     c = client()
@@ -212,6 +273,44 @@ def w_put_get_big(s: dict[str, Any]) -> dict[str, Any]:
 
 def w_put_get_huge(s: dict[str, Any]) -> dict[str, Any]:
     return _common.put_get_huge(s, _put_get)
+
+
+def w_put_get_dataframe(s: dict[str, Any]) -> dict[str, Any]:
+    c, columns = client(), s["df_columns"]
+
+    def put_get(size_mb: int) -> tuple[float, float, float]:
+        df = _common.make_dataframe(size_mb, columns)
+        start = time.perf_counter()
+        future = c.scatter(df, hash=False)
+        put = time.perf_counter()
+        back = future.result()
+        got = time.perf_counter()
+        assert back.shape == df.shape
+        held = _common.tree_rss_mb()
+        del future, back, df
+        return put - start, got - put, held
+
+    out = _common.put_get_big(s, put_get, s["df_mb"])
+    return {**out, "columns": columns}
+
+
+def w_quicksort(s: dict[str, Any]) -> dict[str, Any]:
+    c = client()
+    data, threshold = _common.quicksort_input(s)
+    c.submit(quicksort, data[: len(data) // 100], max(1, threshold // 100), pure=False).result()  # warm-up
+    depths = []
+
+    def run() -> float:
+        start = time.perf_counter()
+        result, depth = c.submit(quicksort, data, threshold, pure=False).result()
+        took = time.perf_counter() - start
+        assert np.array_equal(result, np.sort(data)), "quicksort returned a wrong order"
+        assert 3 <= depth <= 4, f"the quicksort tree is {depth} deep, not 3 or 4"
+        depths.append(depth)
+        return took
+
+    took = best_of(s["reps"], run)
+    return {"value": took, "n": len(data), "threshold": threshold, "depth": max(depths)}
 
 
 def w_ref_to_tasks(s: dict[str, Any]) -> dict[str, Any]:
@@ -319,16 +418,23 @@ WORKLOADS = [
     ("task_roundtrip", w_task_roundtrip),
     ("tasks_small", w_tasks_small),
     ("tasks_large", w_tasks_large),
+    ("gather_20000", w_gather),
+    ("gather_20000_timeout", w_gather_timeout),
     ("chain", w_chain),
     ("small_put", w_small_put),
     ("small_get", w_small_get),
+    ("get_cost_per_ref_1k", w_get_cost_1k),
+    ("get_cost_per_ref_5k", w_get_cost_5k),
+    ("get_cost_per_ref_20k", w_get_cost_20k),
     ("put_get_big", w_put_get_big),
+    ("put_get_dataframe_100mb", w_put_get_dataframe),
     ("ref_to_tasks", w_ref_to_tasks),
     ("actor_sync", w_actor_sync),
     ("actor_pipelined", w_actor_pipelined),
     ("wait_drain_ready", w_wait_drain_ready),
     ("wait_drain_live", w_wait_drain_live),
     ("cpu_speedup", w_cpu_speedup),
+    ("quicksort_4m", w_quicksort),
     ("put_get_huge", w_put_get_huge),
     ("rss_tasks", w_rss_tasks),
     ("shutdown", w_shutdown),

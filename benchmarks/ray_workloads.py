@@ -52,6 +52,17 @@ def cpu_task(n: int) -> int:
     return total
 
 
+@ray.remote
+def quicksort(array: Any, threshold: int) -> tuple[Any, int]:
+    """Sort ``array`` (passed by value) with a task per half above ``threshold``; and the depth below."""
+    if len(array) <= threshold:
+        return np.sort(array), 0
+    pivot = np.median(array[:: max(1, len(array) // 1001)])  # a sample's median: halves of ~equal size
+    low, high = array[array < pivot], array[array > pivot]
+    (low, d_low), (high, d_high) = ray.get([quicksort.remote(low, threshold), quicksort.remote(high, threshold)])
+    return np.concatenate([low, array[array == pivot], high]), 1 + max(d_low, d_high)
+
+
 def make_counter(timeout: float) -> Any:
     """Create a Counter actor, or raise Skip when this backend cannot run actors (yet).
 
@@ -120,9 +131,9 @@ def w_task_roundtrip(s: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / best_of(s["reps"], run), "n": n}
 
 
-def _many_noops(n: int, reps: int) -> dict[str, Any]:
+def _many_noops(n: int, reps: int, **get_options: Any) -> dict[str, Any]:
     def run() -> float:
-        return timed(lambda: ray.get([noop.remote() for _ in range(n)]))
+        return timed(lambda: ray.get([noop.remote() for _ in range(n)], **get_options))
 
     return {"value": n / best_of(reps, run), "n": n}
 
@@ -133,6 +144,14 @@ def w_tasks_small(s: dict[str, Any]) -> dict[str, Any]:
 
 def w_tasks_large(s: dict[str, Any]) -> dict[str, Any]:
     return _many_noops(s["tasks_large"], max(1, s["reps"] - 1))
+
+
+def w_gather(s: dict[str, Any]) -> dict[str, Any]:
+    return _many_noops(s["gather"], max(1, s["reps"] - 1))
+
+
+def w_gather_timeout(s: dict[str, Any]) -> dict[str, Any]:
+    return _many_noops(s["gather"], max(1, s["reps"] - 1), timeout=600)
 
 
 def w_chain(s: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +183,36 @@ def w_small_get(s: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / best_of(s["reps"], lambda: timed(lambda: [ray.get(r) for r in refs])), "n": n}
 
 
+def _get_cost(n: int, reps: int) -> dict[str, Any]:
+    """Microseconds per ref of get(refs, timeout=600) on ``n`` refs whose tasks have all finished."""
+    details: dict[str, list[float]] = {"submit_s": [], "wait_s": []}
+
+    def run() -> float:
+        start = time.perf_counter()
+        refs = [noop.remote() for _ in range(n)]
+        submitted = time.perf_counter()
+        ready, _ = ray.wait(refs, num_returns=n)
+        details["submit_s"].append(submitted - start)
+        details["wait_s"].append(time.perf_counter() - submitted)
+        assert len(ready) == n
+        return timed(lambda: ray.get(refs, timeout=600))
+
+    took = best_of(reps, run)
+    return {"value": took / n * 1e6, "get_s": took, "n": n, **{k: max(v) for k, v in details.items()}}
+
+
+def w_get_cost_1k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_1k"], s["reps"])
+
+
+def w_get_cost_5k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_5k"], s["reps"])
+
+
+def w_get_cost_20k(s: dict[str, Any]) -> dict[str, Any]:
+    return _get_cost(s["get_cost_20k"], max(1, s["reps"] - 1))
+
+
 def _put_get(size_mb: int) -> tuple[float, float, float]:
     """Seconds to put and to get an array of ``size_mb``; and the process tree's RSS before the del."""
     array = np.ones(size_mb * MB // 8)
@@ -184,6 +233,43 @@ def w_put_get_big(s: dict[str, Any]) -> dict[str, Any]:
 
 def w_put_get_huge(s: dict[str, Any]) -> dict[str, Any]:
     return _common.put_get_huge(s, _put_get)
+
+
+def w_put_get_dataframe(s: dict[str, Any]) -> dict[str, Any]:
+    columns = s["df_columns"]
+
+    def put_get(size_mb: int) -> tuple[float, float, float]:
+        df = _common.make_dataframe(size_mb, columns)
+        start = time.perf_counter()
+        ref = ray.put(df)
+        put = time.perf_counter()
+        back = ray.get(ref)
+        got = time.perf_counter()
+        assert back.shape == df.shape
+        held = _common.tree_rss_mb()
+        del ref, back, df
+        return put - start, got - put, held
+
+    out = _common.put_get_big(s, put_get, s["df_mb"])
+    return {**out, "columns": columns}
+
+
+def w_quicksort(s: dict[str, Any]) -> dict[str, Any]:
+    data, threshold = _common.quicksort_input(s)
+    ray.get(quicksort.remote(data[: len(data) // 100], max(1, threshold // 100)))  # warm-up: the same tree, small
+    depths = []
+
+    def run() -> float:
+        start = time.perf_counter()
+        result, depth = ray.get(quicksort.remote(data, threshold))
+        took = time.perf_counter() - start
+        assert np.array_equal(result, np.sort(data)), "quicksort returned a wrong order"
+        assert 3 <= depth <= 4, f"the quicksort tree is {depth} deep, not 3 or 4"
+        depths.append(depth)
+        return took
+
+    took = best_of(s["reps"], run)
+    return {"value": took, "n": len(data), "threshold": threshold, "depth": max(depths)}
 
 
 def w_ref_to_tasks(s: dict[str, Any]) -> dict[str, Any]:
@@ -289,16 +375,23 @@ WORKLOADS = [
     ("task_roundtrip", w_task_roundtrip),
     ("tasks_small", w_tasks_small),
     ("tasks_large", w_tasks_large),
+    ("gather_20000", w_gather),
+    ("gather_20000_timeout", w_gather_timeout),
     ("chain", w_chain),
     ("small_put", w_small_put),
     ("small_get", w_small_get),
+    ("get_cost_per_ref_1k", w_get_cost_1k),
+    ("get_cost_per_ref_5k", w_get_cost_5k),
+    ("get_cost_per_ref_20k", w_get_cost_20k),
     ("put_get_big", w_put_get_big),
+    ("put_get_dataframe_100mb", w_put_get_dataframe),
     ("ref_to_tasks", w_ref_to_tasks),
     ("actor_sync", w_actor_sync),
     ("actor_pipelined", w_actor_pipelined),
     ("wait_drain_ready", w_wait_drain_ready),
     ("wait_drain_live", w_wait_drain_live),
     ("cpu_speedup", w_cpu_speedup),
+    ("quicksort_4m", w_quicksort),
     ("put_get_huge", w_put_get_huge),
     ("rss_tasks", w_rss_tasks),
     ("shutdown", w_shutdown),

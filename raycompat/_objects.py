@@ -64,7 +64,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         ValueError: If ``object_refs`` is not an ObjectRef or a list (a tuple is refused, as in Ray).
         TypeError: If the list holds something that is not an ObjectRef.
 
-    Dask note: values are copied to the caller; there is no zero-copy shared-memory store.
+    A large ``put()`` object is mapped from shared memory, as in Ray: no copy, and numpy arrays
+    arrive read-only. Task results are copied to the caller (Dask moves them).
     """
     single = isinstance(object_refs, ObjectRef)
     if single:

@@ -10,10 +10,14 @@ import json
 import os
 import time
 
+from pathlib import Path
+
 import numpy as np
 import psutil
 import pytest
 from conftest import start_load_script
+
+from raycompat._dask import shared_memory
 
 MB = 1024 * 1024
 
@@ -42,22 +46,32 @@ def _cluster_rss_mb() -> float:
     return total / MB
 
 
-def test_a_gigabyte_of_puts_is_released_when_the_refs_are_dropped(ray):
+def _held_mb(shm: Path) -> float:
+    """What the cluster holds: its processes' RSS and its shared-memory files, in MB."""
+    return _cluster_rss_mb() + sum(f.stat().st_size for f in shm.iterdir()) / MB
+
+
+def test_a_gigabyte_of_puts_is_released_when_the_refs_are_dropped(ray, tmp_path, monkeypatch):
+    shm = tmp_path / "shm"  # stands in for /dev/shm: the puts' files go here
+    shm.mkdir()
+    monkeypatch.setenv(shared_memory.DIRECTORY_ENV, str(shm))
+
     @ray.remote
     def total(a):
         return float(a.sum())
 
     ray.get(total.remote(ray.put(np.ones(MB))))  # the object store is up before the baseline
-    baseline = _cluster_rss_mb()
+    baseline = _held_mb(shm)
     refs = [ray.put(np.full(256 * MB // 8, float(i))) for i in range(4)]
     assert ray.get([total.remote(r) for r in refs]) == [float(i * 256 * MB // 8) for i in range(4)]
-    held = _cluster_rss_mb()
+    held = _held_mb(shm)
     assert held - baseline >= 1024, "the puts should be in the cluster's memory now"
+    assert held - baseline < 1.5 * 1024, "one copy of each put, not one per reader"
     del refs
 
     deadline = time.monotonic() + 30  # memory has no event to wait on: poll it
-    while _cluster_rss_mb() > baseline * 1.10 and time.monotonic() < deadline:
+    while _held_mb(shm) > baseline * 1.10 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _cluster_rss_mb() <= baseline * 1.10, (
-        f"memory did not return to within 10% of {baseline:.0f} MB: {_cluster_rss_mb():.0f} MB"
+    assert _held_mb(shm) <= baseline * 1.10, (
+        f"memory did not return to within 10% of {baseline:.0f} MB: {_held_mb(shm):.0f} MB"
     )

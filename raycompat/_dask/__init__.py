@@ -18,7 +18,8 @@ How a task and an actor call travel (docs/architecture.md has the module map)::
                  the ref's ``_call`` future, read by get/wait like any other ref
 
 Layers, each importing only downwards (checked by import-linter, see pyproject.toml):
-driver verbs (connect, actor_client, tasks, placement, runtime_env, waiting, store) >
-packing, streams > process/ > worker/ > refs > fetch > binding, completions, errors, nodes >
-backend, object_store > scheduler/ > protocol, settings, dask_private, task_context, interrupts, tls.
+driver verbs (connect, actor_client, tasks, placement, runtime_env, waiting) > packing,
+streams > store > process/ > worker/ > refs > fetch > binding, completions, errors, nodes >
+backend, object_store > scheduler/ > protocol, settings, dask_private, task_context, interrupts,
+tls > shared_memory.
 """

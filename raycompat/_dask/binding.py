@@ -15,6 +15,7 @@ from . import backend as backends
 from . import object_store
 from .backend import Backend
 from .protocol import ErrorValue, loaded
+from .shared_memory import Shared
 
 if TYPE_CHECKING:
     from .refs import ObjectRef
@@ -69,7 +70,8 @@ def materialize(backend: Backend, ref: ObjectRef[Any]) -> None:
     """
     key = ref._key if ref._future is None else new_key("put")
     store = backend.cluster.object_store_address() if backend.cluster is not None else None
-    ref._future = object_store.store(backend.client, key, loaded(ref._value), [store] if store else [])
+    value = ref._value if isinstance(ref._value, Shared) else loaded(ref._value)  # a record goes as it is
+    ref._future = object_store.store(backend.client, key, value, [store] if store else [])
 
 
 def is_ready(ref: ObjectRef[Any]) -> bool:

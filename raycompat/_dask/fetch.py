@@ -42,7 +42,7 @@ def get(backend: Backend, refs: list[ObjectRef[Any]], timeout: float | None) -> 
             values = _gather(backend, refs, futures, deadline, timeout)
     out = []
     for ref in refs:
-        value = loaded(ref._value) if ref._has_value else values[ref._key]
+        value = loaded(ref._value if ref._has_value else values[ref._key])
         if isinstance(value, ErrorValue):
             raise value.error
         out.append(value)

@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import cloudpickle
+from dask.sizeof import sizeof
 from distributed import Future
 
-from . import dask_private
+from . import dask_private, store
 from .backend import Backend
 from .binding import LOST, call_result, future_if_stored, materialize
 from .protocol import Dep, ErrorValue
 from .refs import ObjectRef, pickling
+
+
+_SMALL = frozenset({int, float, bool, type(None), complex})  # never large: no need to measure
 
 
 def function_blob(fn: Any) -> tuple[str, bytes]:
@@ -34,13 +38,17 @@ def pack_args(
 
     Top-level ObjectRefs are replaced by their values: by Dask, as dependencies resolved before
     the task runs (``resolve_top``), or else by the receiver, which ``get()``s them (actors).
-    ObjectRefs nested inside other values are pickled as ObjectRefs, as Ray passes them.
+    ObjectRefs nested inside other values are pickled as ObjectRefs, as Ray passes them. A large
+    argument passed by value is ``put()`` first and passed as its ref, as Ray does: it never
+    travels inside the task itself.
     """
     deps: list[Future] = []
 
     def top(value: Any) -> Any:
         if not isinstance(value, ObjectRef):
-            return value
+            if type(value) in _SMALL or sizeof(value) <= store.INLINE_LIMIT:
+                return value
+            value = store.put(backend, value)
         if value._call is not None and value._call.done():
             error = value._call.exception()
             if error is not None:  # a failed actor call: the receiver re-raises its error

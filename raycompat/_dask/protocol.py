@@ -12,6 +12,8 @@ from typing import Any
 
 import cloudpickle
 
+from .shared_memory import Shared
+
 # Event topic of task output: workers log each printed line batch, the driver prints it.
 OUTPUT_TOPIC = "raycompat-output"
 # Set in the embedded cluster's worker processes: nested tasks cap num_cpus at 1 there too.
@@ -90,8 +92,12 @@ class Pickled:
 
 
 def loaded(value: Any) -> Any:
-    """The value itself, unpickling a ``Pickled`` snapshot."""
-    return cloudpickle.loads(value.blob) if isinstance(value, Pickled) else value
+    """The value itself, unpickling a ``Pickled`` snapshot or mapping a ``Shared`` one."""
+    if isinstance(value, Pickled):
+        return cloudpickle.loads(value.blob)
+    if isinstance(value, Shared):
+        return value.load()
+    return value
 
 
 @dataclass

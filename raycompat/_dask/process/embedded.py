@@ -23,7 +23,7 @@ from distributed import Scheduler
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import LoopRunner, sync
 
-from .. import dask_private
+from .. import dask_private, shared_memory
 from ..protocol import SPARE
 from ..scheduler import dashboard
 from ..scheduler.queueing import queue_until_a_slot_opens
@@ -122,6 +122,8 @@ class EmbeddedCluster:
         self._joined: set[str] = set()  # workers that reached the scheduler since their start
         self._present: set[str] = set()  # workers connected now
         self._quick_deaths: dict[str, int] = {}
+        self.shared_prefix = shared_memory.new_prefix()  # names this cluster's shared-memory files
+        self._env[shared_memory.PREFIX_ENV] = self.shared_prefix  # for the puts of tasks
         self._start_scheduler_and_workers(num_workers, dashboard_port)
 
     def _start_scheduler_and_workers(self, num_workers: int, dashboard_port: int | None) -> None:
@@ -385,6 +387,7 @@ class EmbeddedCluster:
         except Exception:  # closing is best effort; the processes are stopped below anyway
             logger.debug("scheduler close failed", exc_info=True)
         stop(self._all_procs(), timeout=STOP_TIMEOUT)
+        shared_memory.remove_all(self.shared_prefix)  # what a process killed above could not remove
         self._loop_runner.stop()
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ import time
 from distributed import Worker
 
 from ... import _alias
-from .. import settings
+from .. import settings, shared_memory
 from . import actor_host, host_worker, tasks
 
 LOCALHOST = "127.0.0.1"
@@ -31,6 +31,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     def watch() -> None:
         while True:
             if os.getppid() != parent_pid:
+                shared_memory.remove_owned()
                 os._exit(0)
             time.sleep(0.25)
 

@@ -23,6 +23,7 @@ from .. import backend as backends
 from .. import dask_private, fetch, task_context
 from ..protocol import CRASHES, Dep, ErrorValue, Pickled, TaskSpec, loaded
 from ..refs import ObjectRef
+from ..shared_memory import Shared
 from ..task_context import TaskContext
 from . import calls
 from .output import TaskStream, flush_task_output
@@ -78,7 +79,9 @@ def unpack_args(args_blob: bytes, deps: tuple[Any, ...]) -> tuple[tuple[Any, ...
             value = loaded(value)
         if isinstance(value, Dep):
             value = deps[value.index]
-            if not isinstance(value, ErrorValue):
+            if isinstance(value, Shared):
+                value = value.load()  # mapped read-only: nothing to protect
+            elif not isinstance(value, ErrorValue):
                 value = private_copy(value)  # the worker's stored object stays as it was
         elif isinstance(value, ObjectRef):  # an actor result not yet stored when the task was sent
             value = fetch.get(backends.current(), [value], None)[0]
