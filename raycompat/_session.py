@@ -251,6 +251,7 @@ def shutdown() -> None:
         if backend is not None:
             backends.set_default(None)
     if backend is not None:
+        backend.drain_output()  # before the job's actors end: what they printed arrives too
         actor_client.forget_job(backend)
         backend.close()
 

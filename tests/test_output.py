@@ -122,3 +122,33 @@ def test_a_failed_task_caught_by_the_driver_prints_no_dask_report(run_tasks):
     assert proc.returncode == 0, describe(proc)
     assert "Compute Failed" not in proc.stderr
     assert "expected failure" not in proc.stdout + proc.stderr
+
+
+def test_every_line_printed_before_shutdown_reaches_the_driver_and_nothing_of_dask_does(run_python):
+    # Ten sessions in one driver, each printing from tasks and an actor just before shutdown():
+    # the lines are still on their way through the scheduler when shutdown() begins.
+    result = run_python(
+        """
+        import ray
+
+        @ray.remote
+        def say(session, i):
+            print(f"task {session}.{i}")
+
+        @ray.remote
+        class Speaker:
+            def say(self, session):
+                print(f"actor {session}")
+
+        for session in range(10):
+            ray.init(num_cpus=2, include_dashboard=False)
+            speaker = Speaker.remote()
+            ray.get([say.remote(session, i) for i in range(3)] + [speaker.say.remote(session)])
+            ray.shutdown()
+        """
+    )
+    assert result.returncode == 0, describe(result)
+    lines = sorted(re.sub(r"^\((\w+) pid=\d+\) ", "", line) for line in result.stdout.splitlines())
+    expected = sorted([f"task {s}.{i}" for s in range(10) for i in range(3)] + [f"actor {s}" for s in range(10)])
+    assert lines == expected, describe(result)
+    assert result.stderr == "", describe(result)

@@ -16,6 +16,8 @@ import logging
 import os
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -64,6 +66,8 @@ class Backend:
         self.runtime_envs: set[tuple[str, str]] = set()  # runtime_env paths shipped to the workers
         self._config = config  # the Dask settings applied for this session
         self._output_lock = threading.Lock()
+        self._markers = threading.Condition()  # output markers back from the workers (drain_output)
+        self._marked: dict[str, int] = {}
         dask_private.shorten_client_batching(client)
         if not in_worker:
             install.ensure_driver_extensions(self)
@@ -95,11 +99,37 @@ class Backend:
         _, msg = event
         if msg.get("job") != self.job_id:
             return
+        if "marker" in msg:
+            with self._markers:
+                self._marked[msg["marker"]] = self._marked.get(msg["marker"], 0) + 1
+                self._markers.notify_all()
+            return
         stream = sys.stderr if msg["stream"] == "stderr" else sys.stdout
         with self._output_lock:
             for line in msg["lines"]:
                 stream.write(f"{msg['prefix']} {line}\n")
             stream.flush()
+
+    def drain_output(self, timeout: float = 1.0) -> None:
+        """Wait until every line the workers' tasks printed so far has been printed here.
+
+        Each worker logs a marker event after the lines it logged, on the same ordered stream
+        to the scheduler and on to us: once every marker is back, no earlier line is on its way.
+        Markers that have not come back within ``timeout`` seconds are not waited for.
+        """
+        if not self.log_to_driver or self.in_worker or self.client.status != "running":
+            return
+        token = uuid.uuid4().hex
+        try:
+            ran = self.client.run(_mark_output, self.job_id, token, on_error="return")
+        except Exception:  # the scheduler is going: there is nothing to wait for
+            return
+        workers = [w for w, outcome in ran.items() if not isinstance(outcome, BaseException)]
+        deadline = time.monotonic() + timeout
+        with self._markers:
+            while self._marked.get(token, 0) < len(workers) and (left := deadline - time.monotonic()) > 0:
+                self._markers.wait(left)
+            self._marked.pop(token, None)
 
     def close(self) -> None:
         """Disconnect; stop the cluster only if we started it; restore the Dask settings and the
@@ -118,6 +148,11 @@ class Backend:
             if self._config is not None:
                 self._config.close()
             interrupts.uninstall()
+
+
+def _mark_output(job: str, token: str, dask_worker: Any = None) -> None:
+    """Runs in a worker: log a marker after the output lines this worker has logged."""
+    dask_worker.log_event(OUTPUT_TOPIC, {"job": job, "marker": token})
 
 
 @contextmanager

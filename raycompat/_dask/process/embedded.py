@@ -386,7 +386,7 @@ class EmbeddedCluster:
             self._loop_runner.run_sync(self.scheduler.close, timeout=5)
         except Exception:  # closing is best effort; the processes are stopped below anyway
             logger.debug("scheduler close failed", exc_info=True)
-        stop(self._all_procs(), timeout=STOP_TIMEOUT)
+        stop(self._all_procs(), timeout=STOP_TIMEOUT, terminate=True)  # nothing left to save in them
         shared_memory.remove_all(self.shared_prefix)  # what a process killed above could not remove
         self._loop_runner.stop()
 
