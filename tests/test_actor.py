@@ -496,3 +496,19 @@ def test_async_actor_retries_exceptions_when_asked(ray):
     worker = AsyncWorker.remote()
     flaky = worker.flaky.options(max_task_retries=1, retry_exceptions=True)
     assert ray.get(flaky.remote(), timeout=60) == 2
+
+
+def test_an_actor_call_with_max_task_retries_minus_one_retries_without_limit(ray):
+    @ray.remote
+    class Flaky:
+        def __init__(self):
+            self.calls = 0
+
+        def succeed_on_the_fifth(self):
+            self.calls += 1
+            if self.calls < 5:
+                raise ValueError(f"attempt {self.calls}")
+            return self.calls
+
+    flaky = Flaky.options(max_task_retries=-1).remote()
+    assert ray.get(flaky.succeed_on_the_fifth.options(retry_exceptions=True).remote(), timeout=60) == 5

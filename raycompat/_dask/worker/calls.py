@@ -62,7 +62,7 @@ def outcome(call: Call, exc: BaseException, attempt: int) -> BaseException | Non
         return Exiting("sys.exit()" if isinstance(exc, SystemExit) else "exit_actor()")
     if not in_actor and isinstance(exc, KeyboardInterrupt):  # Ray reports an interrupted task as cancelled
         return exceptions.TaskCancelledError(dask_private.running_task_key())
-    retries_left = attempt < call.max_retries or (call.max_retries == -1 and not in_actor)
+    retries_left = call.max_retries == -1 or attempt < call.max_retries  # -1: without limit, as in Ray
     if isinstance(exc, SystemExit):
         if retries_left:
             return None
