@@ -3,6 +3,9 @@
 One meta-path finder maps ``ray`` and ``ray.<sub>`` to ``raycompat`` and ``raycompat.<sub>`` and
 returns the very module objects already imported, never a second copy. Nothing is installed at
 import time: no top-level ``ray`` package, no ``.pth`` hook.
+
+The processes a Ray script starts get the alias through their environment: ``inherit()`` puts
+``HOOK_DIR``, whose ``ray`` package installs it, first on the PYTHONPATH they inherit.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 from types import ModuleType
 from typing import Sequence
 
 PACKAGE = "raycompat"
+HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_alias_hook")
 
 
 def _real_name(name: str) -> str:
@@ -65,3 +70,9 @@ def install_as_ray() -> None:
         )
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
+
+
+def inherit(env: dict[str, str]) -> None:
+    """Make ``import ray`` give raycompat in processes started with ``env`` (updated in place)."""
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != HOOK_DIR]
+    env["PYTHONPATH"] = os.pathsep.join([HOOK_DIR, *paths])

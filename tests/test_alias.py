@@ -5,7 +5,10 @@ Each test runs in a fresh interpreter, where no alias is installed yet.
 
 from __future__ import annotations
 
-from conftest import describe
+import subprocess
+import sys
+
+from conftest import SUBPROCESS_TIMEOUT, describe, python_env
 
 
 def output(proc):
@@ -130,3 +133,77 @@ def test_pickles_name_raycompat_not_the_alias(run_python):
     )
 
     assert output(proc) == ["True False", "raycompat raycompat"]
+
+
+SCRIPT = """
+import ray
+
+@ray.remote
+def square(x):
+    return x * x
+
+ray.init(num_cpus=1, include_dashboard=False)
+print(ray.get(square.remote(7)), ray.__name__)
+"""
+
+
+def test_alias_install_makes_plain_python_script_work_and_uninstall_undoes_it(tmp_path):
+    # A fresh virtualenv that sees this environment's packages (raycompat among them) but has
+    # its own site-packages, where the hook goes.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+
+    def run(*args):
+        return subprocess.run([python, *args], capture_output=True, text=True, cwd=tmp_path, env=python_env(state_dir=tmp_path / "state"), timeout=SUBPROCESS_TIMEOUT)
+
+    before = run(str(script))
+    assert "No module named 'ray'" in before.stderr, describe(before)
+    assert "fails here" in run("-m", "raycompat", "alias", "status").stdout
+
+    installed = run("-m", "raycompat", "alias", "install")
+    assert installed.returncode == 0, describe(installed)
+    assert "gives raycompat" in run("-m", "raycompat", "alias", "status").stdout
+    after = run(str(script))
+    assert (after.returncode, after.stdout) == (0, "49 raycompat\n"), describe(after)
+
+    removed = run("-m", "raycompat", "alias", "uninstall")
+    assert removed.returncode == 0, describe(removed)
+    again = run(str(script))
+    assert "No module named 'ray'" in again.stderr, describe(again)
+
+
+def test_processes_a_script_starts_get_import_ray_too(run_python):
+    # Ray's documentation recommends "spawn" with a process pool; each child re-imports the
+    # script, `import ray` included. A task's subprocess imports ray as well.
+    proc = run_python(
+        """
+        import multiprocessing
+        import subprocess
+        import sys
+        from concurrent.futures import ProcessPoolExecutor
+
+        import ray
+
+
+        def square(x):
+            return x * x, ray.__name__
+
+
+        @ray.remote
+        def child_imports_ray():
+            code = "import ray, ray.util; print(ray.__name__, ray.util.__name__)"
+            return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+
+
+        if __name__ == "__main__":
+            multiprocessing.set_start_method("spawn")
+            ray.init(num_cpus=2, include_dashboard=False)
+            with ProcessPoolExecutor(2) as pool:
+                print(list(pool.map(square, range(3))))
+            print(ray.get(child_imports_ray.remote()), end="")
+        """
+    )
+    assert output(proc) == ["[(0, 'raycompat'), (1, 'raycompat'), (4, 'raycompat')]", "raycompat raycompat.util"]

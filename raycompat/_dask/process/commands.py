@@ -9,6 +9,7 @@ import sys
 
 from distributed.utils import open_port
 
+from ... import _alias
 from ..protocol import EMBEDDED_WORKER_ENV
 
 LOCALHOST = "127.0.0.1"
@@ -55,6 +56,7 @@ def worker_env(env_vars: dict[str, str] | None) -> dict[str, str]:
     script = getattr(sys.modules.get("__main__"), "__file__", None)
     paths = [p for p in (os.path.dirname(os.path.abspath(script)) if script else "", os.getcwd()) if p]
     env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    _alias.inherit(env)  # what a task or an actor starts gets `import ray` too
     env["PYTHONUNBUFFERED"] = "1"
     env[EMBEDDED_WORKER_ENV] = "1"
     env.update(env_vars or {})
