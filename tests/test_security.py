@@ -63,6 +63,7 @@ def test_tls_cluster_refuses_a_plain_tcp_client(tls_cluster):
         tls_cluster["env"],
     )
     assert "refused: Could not connect to a cluster at" in proc.stdout, proc.stdout + proc.stderr
+    assert "requires TLS" in proc.stdout, proc.stdout + proc.stderr  # says why, and how to connect
 
 
 def test_start_warns_when_reachable_from_other_machines_without_tls(tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 from dask.system import CPU_COUNT as CPU_COUNT
 from distributed import Client
+from distributed.comm import parse_address, parse_host_port
 
 from . import settings
 from . import tls as tls_files
@@ -55,6 +58,28 @@ def start_embedded(
     return backend
 
 
+_START_ONE = (
+    "Start one with `raycompat start --head` (or `dask scheduler` and `dask worker ADDRESS`), or "
+    "call ray.init() without an address to start an embedded cluster."
+)
+
+
+def _listening(address: str, timeout: float) -> bool | None:
+    """Whether something accepts TCP connections at ``address``: False when the port refuses;
+    None when unknown (silence, or not a TCP address)."""
+    scheme, location = parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return None
+    try:
+        host, port = parse_host_port(location)
+        socket.create_connection((host, port), timeout=min(timeout, 2)).close()
+    except ConnectionRefusedError:
+        return False
+    except (OSError, ValueError):
+        return None
+    return True
+
+
 def join(
     address: str,
     *,
@@ -65,18 +90,21 @@ def join(
     timeout: float = 10,
 ) -> Backend:
     """Join a running Dask scheduler at ``address`` (with the TLS files of `raycompat start --tls`)."""
-    config = settings.scoped(settings.CLIENT)
     if "://" not in address:
         address = f"tcp://{address}"
+    config = settings.scoped(settings.CLIENT)
     try:
         client = Client(address, set_as_default=False, timeout=timeout, security=tls_files.security(tls) if tls else None)
     except (OSError, TimeoutError) as exc:
         config.close()
-        raise ConnectionError(
-            f"Could not connect to a cluster at {address!r}: {exc}. Start one with "
-            "`raycompat start --head` (or `dask scheduler` and `dask worker ADDRESS`), or call "
-            "ray.init() without an address to start an embedded cluster."
-        ) from None
+        if address.startswith("tcp://") and _listening(address, timeout):  # it took the connection, then dropped Dask's handshake
+            raise ConnectionError(
+                f"Could not connect to a cluster at {address!r}: it closed the connection during Dask's "
+                "handshake, which is what a cluster that requires TLS does to a plain tcp:// client. For a "
+                "`raycompat start --tls` cluster, use ray.init(address=\"auto\") on a machine that has its "
+                "address file and tls folder (see docs/cluster.md, TLS)."
+            ) from None
+        raise ConnectionError(f"Could not connect to a cluster at {address!r}: {exc}. {_START_ONE}") from None
     try:
         return Backend(client, None, log_to_driver=log_to_driver, namespace=namespace, env_vars=env_vars, config=config)
     except BaseException:
