@@ -183,22 +183,36 @@ def w_small_get(s: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / best_of(s["reps"], lambda: timed(lambda: [ray.get(r) for r in refs])), "n": n}
 
 
+def _finished_refs(n: int) -> tuple[list[Any], dict[str, Any]]:
+    """``n`` refs of no-op tasks that have all finished, and how long making them took.
+
+    Untimed setup of the get_cost rows: submit, wait for the last ref (the tasks finish about in
+    order), then wait(refs, num_returns=n). Without that first wait, raycompat's
+    wait(num_returns=n) looks at all n refs at each completion while the tasks run: minutes for
+    20,000, spent on something these rows do not measure. The refs are kept, and a later row
+    that needs no more times its get on the first n of them: a task's value is not kept on its
+    ref (raycompat fetches it from its worker again, Dask too, Ray reads its memory store), so
+    a second get of a ref costs what the first did, and the bulk of the setup is paid once.
+    """
+    kept = _state.get("finished_refs", [])
+    if len(kept) >= n:
+        return kept[:n], {"reused": True}
+    start = time.perf_counter()
+    refs = [noop.remote() for _ in range(n)]
+    submitted = time.perf_counter()
+    ray.wait([refs[-1]])
+    finished = time.perf_counter()
+    ready, _ = ray.wait(refs, num_returns=n)
+    assert len(ready) == n
+    _state["finished_refs"] = refs
+    return refs, {"submit_s": submitted - start, "tasks_s": finished - submitted, "wait_s": time.perf_counter() - finished}
+
+
 def _get_cost(n: int, reps: int) -> dict[str, Any]:
     """Microseconds per ref of get(refs, timeout=600) on ``n`` refs whose tasks have all finished."""
-    details: dict[str, list[float]] = {"submit_s": [], "wait_s": []}
-
-    def run() -> float:
-        start = time.perf_counter()
-        refs = [noop.remote() for _ in range(n)]
-        submitted = time.perf_counter()
-        ready, _ = ray.wait(refs, num_returns=n)
-        details["submit_s"].append(submitted - start)
-        details["wait_s"].append(time.perf_counter() - submitted)
-        assert len(ready) == n
-        return timed(lambda: ray.get(refs, timeout=600))
-
-    took = best_of(reps, run)
-    return {"value": took / n * 1e6, "get_s": took, "n": n, **{k: max(v) for k, v in details.items()}}
+    refs, setup = _finished_refs(n)
+    took = best_of(reps, lambda: timed(lambda: ray.get(refs, timeout=600)))
+    return {"value": took / n * 1e6, "get_s": took, "n": n, **setup}
 
 
 def w_get_cost_1k(s: dict[str, Any]) -> dict[str, Any]:
@@ -380,9 +394,9 @@ WORKLOADS = [
     ("chain", w_chain),
     ("small_put", w_small_put),
     ("small_get", w_small_get),
-    ("get_cost_per_ref_1k", w_get_cost_1k),
+    ("get_cost_per_ref_20k", w_get_cost_20k),  # largest first: the others reuse its finished refs
     ("get_cost_per_ref_5k", w_get_cost_5k),
-    ("get_cost_per_ref_20k", w_get_cost_20k),
+    ("get_cost_per_ref_1k", w_get_cost_1k),
     ("put_get_big", w_put_get_big),
     ("put_get_dataframe_100mb", w_put_get_dataframe),
     ("ref_to_tasks", w_ref_to_tasks),

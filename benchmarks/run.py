@@ -7,8 +7,9 @@
 
 Each backend runs in fresh processes: one for the main workloads (init first, shutdown last), one
 for the driver-memory workload, whose peak RSS must not include the others, and one for the bulk
-workloads (20,000-task gathers, get on up to 20,000 finished refs), which leave neither their
-leftovers to the main workloads nor their time to the main process's timeout. The workloads
+workloads (gathers of 20,000 tasks, 5,000 with --quick; get on up to 20,000 finished refs),
+which leave neither their leftovers to the main workloads nor their time to the main process's
+timeout. The workloads
 are written once against Ray's API (ray_workloads.py, run with ``python -m raycompat`` and with
 Ray's interpreter) and once as idiomatic raw Dask (dask_workloads.py). Ratios are raycompat over
 the other backend in throughput terms: above 1 means raycompat is faster (or lighter).
