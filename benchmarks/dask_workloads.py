@@ -259,16 +259,19 @@ def w_get_cost_20k(s: dict[str, Any]) -> dict[str, Any]:
 
 def _put_get(size_mb: int) -> tuple[float, float, float]:
     """Seconds to put and to get an array of ``size_mb``; and the process tree's RSS before the del."""
-    c = client()
-    array = np.ones(size_mb * MB // 8)
+    return _round_trip(np.ones(size_mb * MB // 8))
+
+
+def _round_trip(value: Any) -> tuple[float, float, float]:
+    """Seconds to scatter and to fetch ``value`` (an array or a DataFrame); and the RSS before the del."""
     start = time.perf_counter()
-    future = c.scatter(array, hash=False)
+    future = client().scatter(value, hash=False)
     put = time.perf_counter()
     back = future.result()
     got = time.perf_counter()
-    assert back.shape == array.shape
+    assert back.shape == value.shape
     held = _common.tree_rss_mb()
-    del future, back, array
+    del future, back, value
     return put - start, got - put, held
 
 
@@ -281,19 +284,10 @@ def w_put_get_huge(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_put_get_dataframe(s: dict[str, Any]) -> dict[str, Any]:
-    c, columns = client(), s["df_columns"]
+    columns = s["df_columns"]
 
     def put_get(size_mb: int) -> tuple[float, float, float]:
-        df = _common.make_dataframe(size_mb, columns)
-        start = time.perf_counter()
-        future = c.scatter(df, hash=False)
-        put = time.perf_counter()
-        back = future.result()
-        got = time.perf_counter()
-        assert back.shape == df.shape
-        held = _common.tree_rss_mb()
-        del future, back, df
-        return put - start, got - put, held
+        return _round_trip(_common.make_dataframe(size_mb, columns))
 
     out = _common.put_get_big(s, put_get, s["df_mb"])
     return {**out, "columns": columns}

@@ -229,15 +229,19 @@ def w_get_cost_20k(s: dict[str, Any]) -> dict[str, Any]:
 
 def _put_get(size_mb: int) -> tuple[float, float, float]:
     """Seconds to put and to get an array of ``size_mb``; and the process tree's RSS before the del."""
-    array = np.ones(size_mb * MB // 8)
+    return _round_trip(np.ones(size_mb * MB // 8))
+
+
+def _round_trip(value: Any) -> tuple[float, float, float]:
+    """Seconds to put and to get ``value`` (an array or a DataFrame); and the RSS before the del."""
     start = time.perf_counter()
-    ref = ray.put(array)
+    ref = ray.put(value)
     put = time.perf_counter()
     back = ray.get(ref)
     got = time.perf_counter()
-    assert back.shape == array.shape
+    assert back.shape == value.shape
     held = _common.tree_rss_mb()
-    del ref, back, array
+    del ref, back, value
     return put - start, got - put, held
 
 
@@ -253,16 +257,7 @@ def w_put_get_dataframe(s: dict[str, Any]) -> dict[str, Any]:
     columns = s["df_columns"]
 
     def put_get(size_mb: int) -> tuple[float, float, float]:
-        df = _common.make_dataframe(size_mb, columns)
-        start = time.perf_counter()
-        ref = ray.put(df)
-        put = time.perf_counter()
-        back = ray.get(ref)
-        got = time.perf_counter()
-        assert back.shape == df.shape
-        held = _common.tree_rss_mb()
-        del ref, back, df
-        return put - start, got - put, held
+        return _round_trip(_common.make_dataframe(size_mb, columns))
 
     out = _common.put_get_big(s, put_get, s["df_mb"])
     return {**out, "columns": columns}
